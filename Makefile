@@ -1,0 +1,42 @@
+# Weir build. `make run` runs the word-count example; `make test` runs every test.
+GO        ?= go
+BIN       := bin/weir
+EXAMPLES  := wordcount windowed-sum fraud bench
+WASM      := $(foreach e,$(EXAMPLES),examples/$(e)/$(e).wasm)
+GOFILES   := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
+
+.PHONY: all build wasm test test-short run bench fuzz vet clean
+
+all: build wasm
+
+build: $(BIN)
+
+$(BIN): $(GOFILES) go.mod go.sum
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/weir
+
+wasm: $(WASM)
+
+examples/%.wasm: $(GOFILES)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o $@ ./$(dir $@)
+
+# The word-count example end to end on the embedded default.
+run: build wasm
+	$(BIN) run examples/wordcount/job.yaml
+	@echo "--- examples/wordcount/output/ (first lines, sorted)"
+	@cat examples/wordcount/output/part-* | sort | head -20
+
+# The whole test suite: race detector on, plus a short fuzz run per target.
+test: wasm
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./abi
+
+bench: wasm
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./bench/
+
+clean:
+	rm -rf bin $(WASM) examples/*/output

@@ -1,0 +1,283 @@
+// Command weir is Weir's single binary. This version runs jobs in-process:
+//
+//	weir run JOB.yaml    run a job on the embedded default and show progress
+//	weir validate JOB.yaml
+//	weir version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/weirstream/weir/abi"
+	"github.com/weirstream/weir/connectors"
+	"github.com/weirstream/weir/runtime"
+	"github.com/weirstream/weir/wasmhost"
+)
+
+// version is set by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: weir <command> [flags]
+
+commands:
+  run JOB.yaml       run a job in this process until its bounded input is done
+  validate JOB.yaml  check a job spec (modules, operators, connectors) without running it
+  version            print the version
+`)
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the job failed
+	exitUsage   = 2 // bad command line or job spec
+	exitStopped = 130
+)
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr, true)
+	case "validate":
+		return cmdRun(args[1:], stdout, stderr, false)
+	case "version":
+		fmt.Fprintf(stdout, "weir %s (ABI v%d)\n", version, abi.Version)
+		return exitOK
+	case "help", "-h", "--help":
+		usage(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "weir: unknown command %q\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer, execute bool) int {
+	name := "run"
+	if !execute {
+		name = "validate"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	stateBackend := fs.String("state", "", "keyed-state backend: memory or pebble (overrides the spec)")
+	stateDir := fs.String("state-dir", "", "directory for pebble state (default: a temporary directory)")
+	parallelism := fs.Int("parallelism", 0, "default parallelism of nodes (overrides the spec's)")
+	cacheDir := fs.String("cache-dir", defaultCacheDir(), "wazero compilation cache directory (empty: in memory)")
+	progress := fs.Duration("progress", time.Second, "progress report interval (0: none)")
+	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: weir %s [flags] JOB.yaml\n", name)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(reorderFlags(args)); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "weir: --log-level: %v\n", err)
+		return exitUsage
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	specPath := fs.Arg(0)
+	spec, err := runtime.LoadSpec(specPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "weir: %v\n", err)
+		return exitUsage
+	}
+	if *stateBackend != "" {
+		spec.State.Backend = *stateBackend
+	}
+	if *stateDir != "" {
+		spec.State.Dir = *stateDir
+	}
+	if *parallelism != 0 {
+		spec.Parallelism = *parallelism
+		for i := range spec.Nodes {
+			spec.Nodes[i].Parallelism = 0
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rt, err := wasmhost.NewRuntime(ctx, wasmhost.Config{CacheDir: *cacheDir})
+	if err != nil {
+		fmt.Fprintf(stderr, "weir: %v\n", err)
+		return exitFailed
+	}
+	defer rt.Close(context.Background())
+	var conns runtime.Connectors
+	connectors.RegisterWithBase(&conns, filepath.Dir(specPath))
+	job, err := runtime.Compile(ctx, spec, runtime.Options{
+		Connectors: conns,
+		LoadModule: runtime.WasmLoader(rt),
+		Logger:     logger,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "weir: %s: %v\n", specPath, err)
+		return exitUsage
+	}
+	if !execute {
+		fmt.Fprintf(stdout, "%s: valid; tasks: %s\n", specPath, strings.Join(job.Graph(), ", "))
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "weir: running %s (%s)\n", spec.Name, strings.Join(job.Graph(), ", "))
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- job.Run(ctx) }()
+	var ticker <-chan time.Time
+	if *progress > 0 {
+		t := time.NewTicker(*progress)
+		defer t.Stop()
+		ticker = t.C
+	}
+	rep := newReporter(stderr)
+	for {
+		select {
+		case err := <-done:
+			rep.report(job.Stats(), time.Since(start), true)
+			switch {
+			case err == nil:
+				fmt.Fprintf(stderr, "weir: %s finished in %s\n", spec.Name, time.Since(start).Round(time.Millisecond))
+				return exitOK
+			case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+				fmt.Fprintf(stderr, "weir: %s stopped\n", spec.Name)
+				return exitStopped
+			default:
+				fmt.Fprintf(stderr, "weir: %s failed: %v\n", spec.Name, err)
+				return exitFailed
+			}
+		case <-ticker:
+			rep.report(job.Stats(), time.Since(start), false)
+		}
+	}
+}
+
+// reorderFlags lets flags follow the positional argument (weir run job.yaml --state pebble).
+func reorderFlags(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			i = len(args)
+		case strings.HasPrefix(a, "-"):
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") && !isBoolFlag(a) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+		default:
+			pos = append(pos, a)
+		}
+	}
+	return append(flags, pos...)
+}
+
+func isBoolFlag(string) bool { return false }
+
+func defaultCacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "weir", "wasm")
+}
+
+// reporter prints per-node progress: records in/out per second since the
+// last report and the current watermark.
+type reporter struct {
+	w    io.Writer
+	last map[string][2]int64
+	at   time.Duration
+}
+
+func newReporter(w io.Writer) *reporter { return &reporter{w: w, last: map[string][2]int64{}} }
+
+func (r *reporter) report(stats []runtime.TaskStats, elapsed time.Duration, final bool) {
+	type agg struct {
+		in, out, late int64
+		wm            int64
+		done, tasks   int
+	}
+	byChain := map[string]*agg{}
+	var order []string
+	for _, s := range stats {
+		key := strings.Join(s.Nodes, "+")
+		a := byChain[key]
+		if a == nil {
+			a = &agg{wm: abi.MaxWatermark}
+			byChain[key] = a
+			order = append(order, key)
+		}
+		a.in += s.RecordsIn
+		a.out += s.RecordsOut
+		a.late += s.LateDropped
+		a.tasks++
+		if s.Finished {
+			a.done++
+		}
+		if s.Watermark < a.wm {
+			a.wm = s.Watermark
+		}
+	}
+	sort.Strings(order)
+	dt := (elapsed - r.at).Seconds()
+	r.at = elapsed
+	if final {
+		dt = elapsed.Seconds()
+	}
+	fmt.Fprintf(r.w, "-- %s\n", elapsed.Round(100*time.Millisecond))
+	for _, k := range order {
+		a := byChain[k]
+		prev := r.last[k]
+		if final {
+			prev = [2]int64{}
+		}
+		r.last[k] = [2]int64{a.in, a.out}
+		rate := func(n int64) string {
+			if dt <= 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.0f/s", float64(n)/dt)
+		}
+		fmt.Fprintf(r.w, "   %-28s in %10d (%10s)  out %10d (%10s)  wm %-24s tasks %d/%d done\n",
+			k, a.in, rate(a.in-prev[0]), a.out, rate(a.out-prev[1]), formatWatermark(a.wm), a.done, a.tasks)
+	}
+}
+
+func formatWatermark(wm int64) string {
+	switch wm {
+	case abi.MinWatermark:
+		return "-"
+	case abi.MaxWatermark:
+		return "end"
+	}
+	return time.UnixMilli(wm).UTC().Format("2006-01-02T15:04:05.000Z")
+}
