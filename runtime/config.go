@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // DecodeConfig decodes a node's JSON config into v (a pointer to a struct
@@ -52,6 +54,21 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("invalid duration %s (want e.g. \"500ms\" or milliseconds)", b)
 	}
 	*d = Duration(time.Duration(ms * float64(time.Millisecond)))
+	return nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler with the same syntax.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: a duration is a string like \"500ms\" or a number of milliseconds", n.Line)
+	}
+	b := []byte(n.Value)
+	if n.Tag == "!!str" {
+		b, _ = json.Marshal(n.Value)
+	}
+	if err := d.UnmarshalJSON(b); err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
 	return nil
 }
 

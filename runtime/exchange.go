@@ -96,9 +96,13 @@ func (o *outputWriter) acquire(w *channelWriter) error {
 	default:
 	}
 	start := time.Now()
+	o.metrics.blockedSince.Store(start.UnixNano())
+	defer func() {
+		o.metrics.blockedSince.Store(0)
+		o.metrics.backpressure.Add(int64(time.Since(start)))
+	}()
 	select {
 	case w.buf = <-w.c.free:
-		o.metrics.backpressure.Add(int64(time.Since(start)))
 		return nil
 	case <-o.ctx.Done():
 		return context.Cause(o.ctx)

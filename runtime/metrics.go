@@ -17,6 +17,7 @@ type taskMetrics struct {
 	lateDropped  atomic.Int64 // late-output records with no edge reading them
 	watermark    atomic.Int64
 	backpressure atomic.Int64 // nanoseconds blocked waiting for output buffers
+	blockedSince atomic.Int64 // unix nanos when the current wait began, 0 if not blocked
 }
 
 func newTaskMetrics() *taskMetrics {
@@ -43,6 +44,10 @@ type TaskStats struct {
 }
 
 func (m *taskMetrics) snapshot() TaskStats {
+	bp := m.backpressure.Load()
+	if since := m.blockedSince.Load(); since != 0 {
+		bp += time.Now().UnixNano() - since
+	}
 	return TaskStats{
 		RecordsIn:    m.recordsIn.Load(),
 		RecordsOut:   m.recordsOut.Load(),
@@ -50,7 +55,7 @@ func (m *taskMetrics) snapshot() TaskStats {
 		BytesOut:     m.bytesOut.Load(),
 		LateDropped:  m.lateDropped.Load(),
 		Watermark:    m.watermark.Load(),
-		Backpressure: time.Duration(m.backpressure.Load()),
+		Backpressure: time.Duration(bp),
 	}
 }
 

@@ -25,7 +25,7 @@ func TestSpecErrors(t *testing.T) {
   - {id: a, module: go, operator: split, inputs: [s, b]}
   - {id: b, module: go, operator: split, inputs: [a]}
   - {id: o, sink: collect, inputs: [b]}
-`, []string{"cycle", "a -> b -> a"}},
+`, []string{"cycle", "a -> b"}},
 		{"parallelism zero job", "parallelism: -1\nnodes:\n  - {id: s, source: src}\n  - {id: o, sink: collect, inputs: [s]}\n",
 			[]string{"parallelism: must be >= 1"}},
 		{"node parallelism above max", "maxParallelism: 4\nnodes:\n  - {id: s, source: src, parallelism: 5}\n  - {id: o, sink: collect, inputs: [s]}\n",
