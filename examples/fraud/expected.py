@@ -40,7 +40,7 @@ for line in open(sys.argv[1] if len(sys.argv) > 1 else "input.jsonl"):
     acc, amt, ts = r["account"], r["amount"], r["ts"]
     if acc in flag:
         small, small_ts = flag[acc]
-        if amt > 500.0 and ts - small_ts <= 60000:
+        if amt > 500.0 and 0 <= ts - small_ts <= 60000:
             out.append(f"alert,{acc},{fmt(small)},{fmt(amt)},{ts}")
         del flag[acc]
         timer.pop(acc, None)

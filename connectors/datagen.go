@@ -1,0 +1,306 @@
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"time"
+
+	"github.com/weirstream/weir/abi"
+	"github.com/weirstream/weir/runtime"
+	"github.com/weirstream/weir/runtime/clock"
+)
+
+// datagenConfig is the config of the datagen source (documented in doc.go).
+type datagenConfig struct {
+	Count             int64             `json:"count"`
+	Rate              float64           `json:"rate"`
+	Seed              int64             `json:"seed"`
+	Key               *generatorConfig  `json:"key"`
+	Value             *generatorConfig  `json:"value"`
+	ValueSize         *int              `json:"valueSize"`
+	Timestamp         string            `json:"timestamp"`
+	TimestampStart    *int64            `json:"timestampStart"`
+	TimestampInterval *runtime.Duration `json:"timestampInterval"`
+	TimestampJitter   *runtime.Duration `json:"timestampJitter"`
+}
+
+// Salts of the random streams of each field (arbitrary distinct constants).
+const (
+	saltKey       = 0x6b6579 // "key"
+	saltValue     = 0x76616c // "val"
+	saltTimestamp = 0x747370 // "tsp"
+)
+
+// timestampMode is how datagen assigns event time.
+type timestampMode uint8
+
+const (
+	tsNone       timestampMode = iota // abi.NoTimestamp
+	tsSequence                        // start + idx*interval - jitter
+	tsProcessing                      // the task clock, read once per Poll
+)
+
+// datagenPlan is a validated datagen config. It is immutable and shared by
+// all subtasks of the node.
+type datagenPlan struct {
+	count      uint64 // 0: unbounded
+	rate       float64
+	key        generator // nil: empty key
+	value      generator // nil: fixedValue
+	fixedValue []byte
+	tsMode     timestampMode
+	tsStart    int64
+	intervalNs int64
+	jitterMs   uint64 // 0: none
+	tsStream   uint64
+}
+
+// NewDatagenFactory returns the datagen source factory.
+func NewDatagenFactory() runtime.SourceFactory {
+	return func(config []byte) (func() runtime.Source, error) {
+		plan, err := newDatagenPlan(config)
+		if err != nil {
+			return nil, err
+		}
+		return func() runtime.Source { return &datagenSource{plan: plan} }, nil
+	}
+}
+
+func newDatagenPlan(config []byte) (*datagenPlan, error) {
+	var cfg datagenConfig
+	if err := runtime.DecodeConfig(config, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Count < 0 {
+		return nil, fmt.Errorf("config.count: must be >= 0 (0 = unbounded), got %d", cfg.Count)
+	}
+	if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
+		return nil, fmt.Errorf("config.rate: must be a finite number >= 0 (0 = as fast as possible), got %v", cfg.Rate)
+	}
+	p := &datagenPlan{count: uint64(cfg.Count), rate: cfg.Rate}
+	var err error
+	if cfg.Key != nil {
+		if p.key, err = newGenerator("config.key", cfg.Key, cfg.Seed, saltKey); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case cfg.ValueSize != nil && cfg.Value != nil:
+		return nil, errors.New("config.valueSize: cannot be combined with config.value")
+	case cfg.ValueSize != nil:
+		n := *cfg.ValueSize
+		if n < 0 || n > abi.MaxFieldLen {
+			return nil, fmt.Errorf("config.valueSize: must be between 0 and %d, got %d", abi.MaxFieldLen, n)
+		}
+		// Printable filler derived from the seed, built once: the hot loop
+		// then only hands the same slice to the writer.
+		p.fixedValue = make([]byte, n)
+		s := mix64(uint64(cfg.Seed) ^ saltValue)
+		for i := range p.fixedValue {
+			p.fixedValue[i] = 'a' + byte(below(random(s, uint64(i), 0), 26))
+		}
+	case cfg.Value != nil:
+		if p.value, err = newGenerator("config.value", cfg.Value, cfg.Seed, saltValue); err != nil {
+			return nil, err
+		}
+	default:
+		p.value = &sequenceGen{}
+	}
+	switch cfg.Timestamp {
+	case "", "none":
+		p.tsMode = tsNone
+	case "sequence":
+		p.tsMode = tsSequence
+	case "processing":
+		p.tsMode = tsProcessing
+	default:
+		return nil, fmt.Errorf("config.timestamp: must be one of none, sequence, processing, got %q", cfg.Timestamp)
+	}
+	if p.tsMode != tsSequence {
+		for name, set := range map[string]bool{
+			"timestampStart":    cfg.TimestampStart != nil,
+			"timestampInterval": cfg.TimestampInterval != nil,
+			"timestampJitter":   cfg.TimestampJitter != nil,
+		} {
+			if set {
+				return nil, fmt.Errorf("config.%s: only used with timestamp \"sequence\"", name)
+			}
+		}
+		return p, nil
+	}
+	if cfg.TimestampStart != nil {
+		p.tsStart = *cfg.TimestampStart
+	}
+	p.intervalNs = int64(time.Millisecond)
+	if cfg.TimestampInterval != nil {
+		p.intervalNs = int64(*cfg.TimestampInterval)
+		if p.intervalNs < 0 {
+			return nil, fmt.Errorf("config.timestampInterval: must be >= 0, got %v", time.Duration(p.intervalNs))
+		}
+	}
+	if cfg.TimestampJitter != nil {
+		j := time.Duration(*cfg.TimestampJitter)
+		if j < 0 {
+			return nil, fmt.Errorf("config.timestampJitter: must be >= 0, got %v", j)
+		}
+		p.jitterMs = uint64(j.Milliseconds())
+		p.tsStream = mix64(uint64(cfg.Seed) ^ saltTimestamp)
+	}
+	return p, nil
+}
+
+// sequenceTimestamp is start + idx*interval (interval may be below a
+// millisecond), minus a random jitter in [0, jitter]. The product is taken
+// in 128 bits so that long runs with long intervals cannot overflow before
+// the millisecond division.
+func (p *datagenPlan) sequenceTimestamp(idx uint64) int64 {
+	var ms uint64
+	if p.intervalNs%int64(time.Millisecond) == 0 {
+		ms = idx * uint64(p.intervalNs/int64(time.Millisecond))
+	} else {
+		hi, lo := bits.Mul64(idx, uint64(p.intervalNs))
+		if hi >= uint64(time.Millisecond) {
+			return math.MaxInt64 // beyond any representable time: saturate
+		}
+		ms, _ = bits.Div64(hi, lo, uint64(time.Millisecond))
+	}
+	ts := p.tsStart + int64(ms)
+	if p.jitterMs != 0 {
+		ts -= int64(below(random(p.tsStream, idx, 0), p.jitterMs+1))
+	}
+	return ts
+}
+
+// datagenSource is one subtask of a datagen node: it generates the global
+// indices subtask, subtask+p, subtask+2p, ... below count.
+type datagenSource struct {
+	plan *datagenPlan
+
+	clock  clock.Clock
+	next   uint64 // next global index
+	stride uint64
+	// left is the number of records this subtask still generates; unused
+	// when unbounded.
+	left      uint64
+	unbounded bool
+
+	// Rate limiting: emitted records since started, on the task clock.
+	started time.Time
+	emitted uint64
+
+	kbuf, vbuf []byte
+}
+
+// Open positions the subtask at its first index and starts the rate clock.
+func (s *datagenSource) Open(_ context.Context, info runtime.TaskInfo) error {
+	subtask, p, err := checkTask(info)
+	if err != nil {
+		return fmt.Errorf("datagen source: %w", err)
+	}
+	s.clock = info.Clock
+	if s.clock == nil {
+		s.clock = clock.Real{}
+	}
+	s.next, s.stride = uint64(subtask), uint64(p)
+	s.unbounded = s.plan.count == 0
+	if !s.unbounded && s.plan.count > s.next {
+		s.left = (s.plan.count - s.next + s.stride - 1) / s.stride
+	}
+	s.started = s.clock.Now()
+	s.emitted = 0
+	return nil
+}
+
+// Poll generates up to maxRecords records; with a rate it generates only
+// those due by now, waiting (on the task clock, up to ctx's deadline) until
+// at least one is.
+func (s *datagenSource) Poll(ctx context.Context, w runtime.RecordWriter, maxRecords int) (bool, error) {
+	if !s.unbounded && s.left == 0 {
+		return true, nil
+	}
+	n := uint64(max(maxRecords, 1))
+	if !s.unbounded && n > s.left {
+		n = s.left
+	}
+	if s.plan.rate > 0 {
+		due, err := s.waitDue(ctx)
+		if due == 0 {
+			return false, err
+		}
+		n = min(n, due)
+	}
+	p := s.plan
+	ts := abi.NoTimestamp
+	if p.tsMode == tsProcessing {
+		ts = s.clock.Now().UnixMilli()
+	}
+	idx, stride := s.next, s.stride
+	key, value := s.kbuf[:0], p.fixedValue
+	for i := uint64(0); i < n; i++ {
+		if p.key != nil {
+			key = p.key.appendField(key[:0], idx)
+		}
+		if p.value != nil {
+			value = p.value.appendField(s.vbuf[:0], idx)
+			s.vbuf = value
+		}
+		if p.tsMode == tsSequence {
+			ts = p.sequenceTimestamp(idx)
+		}
+		w.Write(key, value, ts)
+		idx += stride
+	}
+	s.kbuf = key
+	s.next = idx
+	s.emitted += n
+	if s.unbounded {
+		return false, nil
+	}
+	s.left -= n
+	return s.left == 0, nil
+}
+
+// waitDue returns how many records are due at the clock's now, waiting for
+// the next one when none is. It returns 0 when ctx ends first: nil at its
+// deadline (Poll's normal return to the task loop), ctx's error when
+// cancelled.
+func (s *datagenSource) waitDue(ctx context.Context) (uint64, error) {
+	for {
+		elapsed := s.clock.Now().Sub(s.started)
+		// Estimate, then correct with dueAfter itself, so that waiting
+		// until dueAfter(emitted) always makes a record due whatever the
+		// float rounding.
+		allowed := uint64(elapsed.Seconds()*s.plan.rate) + 1
+		for allowed > 0 && s.dueAfter(allowed-1) > elapsed {
+			allowed--
+		}
+		for s.dueAfter(allowed) <= elapsed {
+			allowed++
+		}
+		if allowed > s.emitted {
+			return allowed - s.emitted, nil
+		}
+		select {
+		case <-s.clock.After(s.dueAfter(s.emitted) - elapsed):
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return 0, nil
+			}
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// dueAfter is when record n (0-based, of this subtask) is due, measured from
+// the start: the rate allows one record at once and one more every 1/rate s.
+// Computing every due time from the start (not from the previous record)
+// keeps rounding from accumulating.
+func (s *datagenSource) dueAfter(n uint64) time.Duration {
+	return time.Duration(math.Ceil(float64(n) / s.plan.rate * float64(time.Second)))
+}
+
+// Close implements runtime.Source.
+func (s *datagenSource) Close() error { return nil }

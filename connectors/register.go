@@ -1,0 +1,100 @@
+package connectors
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/weirstream/weir/runtime"
+)
+
+// RegisterOptions configure the connectors a Register call adds. The zero value is
+// what Register uses.
+type RegisterOptions struct {
+	// BaseDir resolves relative paths of the file source and the file sink
+	// (normally the directory of the job spec). Empty means the process's
+	// working directory.
+	BaseDir string
+	// Stdout is where print sinks write. Nil means os.Stdout. All print
+	// sinks of one registration share one lock around it, so lines of
+	// concurrent subtasks never interleave within a line.
+	Stdout io.Writer
+	// Blackhole, when not nil, receives the counts of every blackhole sink
+	// of this registration (benchmarks read them). When nil the sinks still
+	// count, into counters nobody reads.
+	Blackhole *BlackholeCounters
+}
+
+// Register adds every connector of this package to c under its job-spec name:
+// sources "datagen" and "file", sinks "print", "blackhole" and "file".
+// Relative file paths resolve against the working directory.
+func Register(c *runtime.Connectors) { RegisterWithOptions(c, RegisterOptions{}) }
+
+// RegisterWithBase is Register with relative file paths resolved against
+// baseDir (the job spec's directory).
+func RegisterWithBase(c *runtime.Connectors, baseDir string) {
+	RegisterWithOptions(c, RegisterOptions{BaseDir: baseDir})
+}
+
+// RegisterWithOptions is Register with explicit options.
+func RegisterWithOptions(c *runtime.Connectors, o RegisterOptions) {
+	if c.Sources == nil {
+		c.Sources = make(map[string]runtime.SourceFactory)
+	}
+	if c.Sinks == nil {
+		c.Sinks = make(map[string]runtime.SinkFactory)
+	}
+	out := o.Stdout
+	if out == nil {
+		out = os.Stdout
+	}
+	// One lock per registration rather than per sink: print sinks of all
+	// subtasks (and all nodes) share the writer.
+	shared := &lockedWriter{w: out}
+	counters := o.Blackhole
+	if counters == nil {
+		counters = new(BlackholeCounters)
+	}
+	c.Sources["datagen"] = NewDatagenFactory()
+	c.Sources["file"] = NewFileSourceFactory(o.BaseDir)
+	c.Sinks["print"] = newPrintFactory(shared)
+	c.Sinks["blackhole"] = NewBlackholeFactory(counters)
+	c.Sinks["file"] = NewFileSinkFactory(o.BaseDir)
+}
+
+// lockedWriter serialises whole writes of several sinks to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// resolvePath makes p absolute against base when p is relative and base is
+// set; otherwise it returns p cleaned.
+func resolvePath(base, p string) string {
+	if base != "" && !filepath.IsAbs(p) {
+		return filepath.Join(base, p)
+	}
+	return filepath.Clean(p)
+}
+
+// checkTask validates the parallel-instance part of info and returns the
+// subtask index and parallelism (a zero Parallelism counts as 1, so sources
+// and sinks can be opened by hand in tests and tools).
+func checkTask(info runtime.TaskInfo) (subtask, parallelism int, err error) {
+	p := info.Parallelism
+	if p == 0 {
+		p = 1
+	}
+	if p < 0 || info.Subtask < 0 || info.Subtask >= p {
+		return 0, 0, fmt.Errorf("task info: subtask %d out of range for parallelism %d", info.Subtask, info.Parallelism)
+	}
+	return info.Subtask, p, nil
+}

@@ -1,0 +1,494 @@
+package connectors
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/weirstream/weir/abi"
+	"github.com/weirstream/weir/runtime"
+)
+
+// sampleRecords exercise every escaping rule of the output formats.
+var sampleRecords = []rec{
+	{"k", "plain value", 1700000000000},
+	{"", "", abi.NoTimestamp},
+	{"a\tb", "line1\nline2\r\tend\\n", -1},
+	{"\x00\xff", `{"json": "va\"lue"}`, 0},
+	{"é", "\x01\x1f\u2028<&>", 5},
+}
+
+// Golden renderings, written by hand from the documented rules.
+var goldenFormats = map[string]string{
+	"value": "plain value\n" +
+		"\n" +
+		"line1\\nline2\\r\tend\\n\n" +
+		`{"json": "va\"lue"}` + "\n" +
+		"\x01\x1f\u2028<&>\n",
+	"kv": "k\tplain value\n" +
+		"\t\n" +
+		"a\\tb\tline1\\nline2\\r\tend\\n\n" +
+		"\x00\xff\t" + `{"json": "va\"lue"}` + "\n" +
+		"é\t\x01\x1f\u2028<&>\n",
+	"json": `{"key":"k","value":"plain value","timestamp":1700000000000}` + "\n" +
+		`{"key":"","value":"","timestamp":null}` + "\n" +
+		`{"key":"a\tb","value":"line1\nline2\r\tend\\n","timestamp":-1}` + "\n" +
+		`{"keyBase64":"AP8=","value":"{\"json\": \"va\\\"lue\"}","timestamp":0}` + "\n" +
+		`{"key":"é","value":"\u0001\u001f` + "\u2028" + `<&>","timestamp":5}` + "\n",
+}
+
+func TestOutputFormatsGolden(t *testing.T) {
+	for format, want := range goldenFormats {
+		f, err := parseOutputFormat(format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		for _, r := range sampleRecords {
+			got = appendRecordLine(got, f, []byte(r.Key), []byte(r.Value), r.TS)
+		}
+		if string(got) != want {
+			t.Errorf("format %s:\ngot  %q\nwant %q", format, got, want)
+		}
+	}
+}
+
+func TestJSONStringInvalidUTF8(t *testing.T) {
+	got := appendJSONString(nil, []byte("a\xffb\xe2\x82"))
+	if want := `"a\ufffdb\ufffd\ufffd"`; string(got) != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+func TestSinkConfigErrors(t *testing.T) {
+	c := registry(t, RegisterOptions{Stdout: io.Discard})
+	for _, tc := range []struct{ kind, config, want string }{
+		{"print", `{"format": "xml"}`, `config.format: must be one of value, kv, json, got "xml"`},
+		{"print", `{"prefix": true}`, `config.prefix: unknown field`},
+		{"print", `{"subtaskPrefix": "no"}`, `config.subtaskPrefix: cannot use`},
+		{"print", `{"format": "json", "identifier": "out", "subtaskPrefix": false}`, ``},
+		{"print", ``, ``},
+		{"blackhole", `{"format": "value"}`, `config.format: unknown field`},
+		{"blackhole", `{}`, ``},
+		{"file", `{}`, `config.path: required`},
+		{"file", `{"path": "out", "format": "csv"}`, `config.format: must be one of value, kv, json, got "csv"`},
+		{"file", `{"path": "out", "format": "kv"}`, ``},
+	} {
+		t.Run(tc.kind+" "+tc.config, func(t *testing.T) {
+			_, err := c.Sinks[tc.kind]([]byte(tc.config))
+			wantErr(t, err, tc.want)
+		})
+	}
+}
+
+func TestPrintSinkFormatsGolden(t *testing.T) {
+	for format, want := range goldenFormats {
+		var out bytes.Buffer
+		c := registry(t, RegisterOptions{Stdout: &out})
+		sink := newSink(t, c, "print", fmt.Sprintf(`{"format": %q}`, format))()
+		ctx := context.Background()
+		if err := sink.Open(ctx, taskInfo(0, 1, nil)); err != nil {
+			t.Fatal(err)
+		}
+		// Two batches: the output is their concatenation.
+		for _, b := range [][]rec{sampleRecords[:2], sampleRecords[2:]} {
+			if err := sink.Write(ctx, encode(b...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := sink.Write(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := sink.Finish(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := sink.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != want {
+			t.Errorf("format %s:\ngot  %q\nwant %q", format, out.String(), want)
+		}
+	}
+}
+
+func TestPrintSinkPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		config               string
+		subtask, parallelism int
+		want                 string
+	}{
+		{`{}`, 0, 1, "v\n"},
+		{`{}`, 0, 0, "v\n"},
+		{`{}`, 1, 3, "2> v\n"},
+		{`{"identifier": "out"}`, 0, 1, "out> v\n"},
+		{`{"identifier": "out"}`, 2, 3, "out:3> v\n"},
+		{`{"subtaskPrefix": false}`, 2, 3, "v\n"},
+		{`{"subtaskPrefix": false, "identifier": "o"}`, 2, 3, "o> v\n"},
+		{`{"format": "kv"}`, 0, 2, "1> k\tv\n"},
+	} {
+		t.Run(fmt.Sprintf("%s %d/%d", tc.config, tc.subtask, tc.parallelism), func(t *testing.T) {
+			var out bytes.Buffer
+			c := registry(t, RegisterOptions{Stdout: &out})
+			sink := newSink(t, c, "print", tc.config)()
+			ctx := context.Background()
+			if err := sink.Open(ctx, taskInfo(tc.subtask, tc.parallelism, nil)); err != nil {
+				t.Fatal(err)
+			}
+			if err := sink.Write(ctx, encode(rec{"k", "v", 1})); err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != tc.want {
+				t.Fatalf("got %q, want %q", out.String(), tc.want)
+			}
+		})
+	}
+}
+
+// TestPrintSinkConcurrentSubtasks writes from several subtasks at once into
+// one registration's writer (a plain bytes.Buffer, not safe by itself): the
+// registration's lock must keep every line whole. Run with -race.
+func TestPrintSinkConcurrentSubtasks(t *testing.T) {
+	var out bytes.Buffer
+	c := registry(t, RegisterOptions{Stdout: &out})
+	mk := newSink(t, c, "print", `{}`)
+	const p, batches, perBatch = 4, 50, 20
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, p)
+	for i := 0; i < p; i++ {
+		sink := mk()
+		if err := sink.Open(ctx, taskInfo(i, p, nil)); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := 0; b < batches; b++ {
+				var recs []rec
+				for r := 0; r < perBatch; r++ {
+					recs = append(recs, rec{Value: fmt.Sprintf("s%d-b%d-r%d", i, b, r)})
+				}
+				if err := sink.Write(ctx, encode(recs...)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != p*batches*perBatch {
+		t.Fatalf("%d lines, want %d", len(lines), p*batches*perBatch)
+	}
+	next := make([]int, p) // per subtask: arrival order is kept
+	for _, l := range lines {
+		var n, s, b, r int
+		if _, err := fmt.Sscanf(l, "%d> s%d-b%d-r%d", &n, &s, &b, &r); err != nil || n != s+1 {
+			t.Fatalf("mangled line %q", l)
+		}
+		if b*perBatch+r != next[s] {
+			t.Fatalf("subtask %d: line %q out of order", s, l)
+		}
+		next[s]++
+	}
+}
+
+// failingWriter fails every write.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
+
+func TestSinkInputErrors(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	c := registry(t, RegisterOptions{Stdout: io.Discard, BaseDir: dir})
+	var watermark abi.Encoder
+	watermark.Record(0, nil, []byte("x"), 1)
+	watermark.Watermark(5)
+	for _, kind := range []string{"print", "blackhole", "file"} {
+		config := `{}`
+		if kind == "file" {
+			config = `{"path": "out"}`
+		}
+		sink := newSink(t, c, kind, config)()
+		if err := sink.Open(ctx, taskInfo(0, 1, nil)); err != nil {
+			t.Fatal(err)
+		}
+		wantErr(t, sink.Write(ctx, watermark.B), "watermark event at offset 19, want records only")
+		wantErr(t, sink.Write(ctx, []byte{1, 0, 9}), "truncated record header")
+		if err := sink.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A failing writer is reported.
+	mk, err := NewPrintFactory(failingWriter{})(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := mk()
+	if err := sink.Open(ctx, taskInfo(0, 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, sink.Write(ctx, encode(rec{"k", "v", 1})), "print sink: write: file already closed")
+}
+
+func TestBlackholeCounts(t *testing.T) {
+	counters := new(BlackholeCounters)
+	c := registry(t, RegisterOptions{Blackhole: counters})
+	mk := newSink(t, c, "blackhole", ``)
+	ctx := context.Background()
+	a, b := mk(), mk()
+	for i, s := range []runtime.Sink{a, b} {
+		if err := s.Open(ctx, taskInfo(i, 2, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Write(ctx, encode(rec{"ab", "cde", 1}, rec{"", "", 2})); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Write(ctx, encode(rec{"k", "0123456789", 3})); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Write(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if counters.Records() != 3 || counters.Bytes() != 16 || counters.Batches() != 2 {
+		t.Fatalf("records %d bytes %d batches %d, want 3 16 2", counters.Records(), counters.Bytes(), counters.Batches())
+	}
+	counters.Reset()
+	if counters.Records() != 0 || counters.Bytes() != 0 || counters.Batches() != 0 {
+		t.Fatal("Reset left counts")
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestFileSinkFormatsGolden(t *testing.T) {
+	for format, want := range goldenFormats {
+		t.Run(format, func(t *testing.T) {
+			base := t.TempDir()
+			c := registry(t, RegisterOptions{BaseDir: base})
+			mk := newSink(t, c, "file", fmt.Sprintf(`{"path": "out/nested", "format": %q}`, format))
+			ctx := context.Background()
+			sinks := []runtime.Sink{mk(), mk()}
+			for i, s := range sinks {
+				if err := s.Open(ctx, taskInfo(i, 2, nil)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, b := range [][]rec{sampleRecords[:1], sampleRecords[1:3], sampleRecords[3:]} {
+				if err := sinks[1].Write(ctx, encode(b...)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dir := filepath.Join(base, "out", "nested")
+			// Buffered until Finish.
+			if got := readFile(t, filepath.Join(dir, "part-1")); got != "" {
+				t.Fatalf("part-1 before Finish: %q", got)
+			}
+			for _, s := range sinks {
+				if err := s.Finish(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := readFile(t, filepath.Join(dir, "part-1")); got != want {
+				t.Fatalf("part-1:\ngot  %q\nwant %q", got, want)
+			}
+			if got := readFile(t, filepath.Join(dir, "part-0")); got != "" {
+				t.Fatalf("part-0 of an idle subtask: %q", got)
+			}
+		})
+	}
+}
+
+func TestFileSinkTruncatesAndFlushesOnClose(t *testing.T) {
+	dir := t.TempDir()
+	part := filepath.Join(dir, PartFileName(0))
+	if err := os.WriteFile(part, []byte("old output of a previous run\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := registry(t, RegisterOptions{})
+	sink := newSink(t, c, "file", fmt.Sprintf(`{"path": %q, "format": "kv"}`, dir))()
+	ctx := context.Background()
+	if err := sink.Open(ctx, taskInfo(0, 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Write(ctx, encode(rec{"a", "1", 0}, rec{"b", "2", 0})); err != nil {
+		t.Fatal(err)
+	}
+	// No Finish (a cancelled job): Close still flushes.
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, part); got != "a\t1\nb\t2\n" {
+		t.Fatalf("got %q", got)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestFileSinkLargeOutput(t *testing.T) {
+	// More than the buffer, with records bigger than it, in arrival order.
+	dir := t.TempDir()
+	c := registry(t, RegisterOptions{})
+	sink := newSink(t, c, "file", fmt.Sprintf(`{"path": %q}`, dir))()
+	ctx := context.Background()
+	if err := sink.Open(ctx, taskInfo(0, 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	for i := 0; i < 2000; i++ {
+		v := fmt.Sprintf("%d:%s", i, strings.Repeat("x", i%700))
+		if i%500 == 0 {
+			v += strings.Repeat("y", fileSinkBufferSize+13)
+		}
+		want.WriteString(v + "\n")
+		if err := sink.Write(ctx, encode(rec{Value: v})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sink.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(dir, "part-0")); got != want.String() {
+		t.Fatalf("output differs: %d bytes, want %d", len(got), want.Len())
+	}
+}
+
+func TestFileSinkOpenError(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := registry(t, RegisterOptions{BaseDir: dir})
+	sink := newSink(t, c, "file", `{"path": "file/sub"}`)()
+	wantErr(t, sink.Open(context.Background(), taskInfo(0, 1, nil)), "file sink: create directory: mkdir "+filepath.Join(dir, "file"))
+}
+
+func TestRegister(t *testing.T) {
+	c := &runtime.Connectors{Sources: map[string]runtime.SourceFactory{"kafka": nil}}
+	Register(c)
+	for _, name := range []string{"datagen", "file", "kafka"} {
+		if _, ok := c.Sources[name]; !ok {
+			t.Errorf("source %q missing", name)
+		}
+	}
+	for _, name := range []string{"print", "blackhole", "file"} {
+		if c.Sinks[name] == nil {
+			t.Errorf("sink %q missing", name)
+		}
+	}
+	if len(c.Sources) != 3 || len(c.Sinks) != 3 {
+		t.Errorf("sources %d sinks %d", len(c.Sources), len(c.Sinks))
+	}
+}
+
+// benchBatches encodes n records of a 100-byte value and 8-byte key into
+// batches of about 64 KiB, as the runtime hands them to sinks, and returns
+// them with the number of records in each.
+func benchBatches(n int) (batches [][]byte, counts []int) {
+	value := bytes.Repeat([]byte("v"), 100)
+	var e abi.Encoder
+	k := 0
+	for i := 0; i < n; i++ {
+		e.Record(0, []byte(fmt.Sprintf("key%05d", i%10000)), value, int64(i))
+		k++
+		if e.Len() >= 64<<10 || i == n-1 {
+			batches = append(batches, bytes.Clone(e.B))
+			counts = append(counts, k)
+			e.Reset()
+			k = 0
+		}
+	}
+	return batches, counts
+}
+
+// writeRecords writes batches round robin until at least b.N records went
+// to sink (one op is one record; the overshoot is under one batch).
+func writeRecords(b *testing.B, sink runtime.Sink, batches [][]byte, counts []int) {
+	ctx := context.Background()
+	for n := 0; n < b.N; {
+		for i, batch := range batches {
+			if err := sink.Write(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			if n += counts[i]; n >= b.N {
+				break
+			}
+		}
+	}
+}
+
+func BenchmarkFileSink(b *testing.B) {
+	batches, counts := benchBatches(100_000)
+	for _, format := range []string{"value", "kv", "json"} {
+		b.Run(format, func(b *testing.B) {
+			c := registry(b, RegisterOptions{})
+			sink := newSink(b, c, "file", fmt.Sprintf(`{"path": %q, "format": %q}`, b.TempDir(), format))()
+			if err := sink.Open(context.Background(), taskInfo(0, 1, nil)); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(108) // key + value
+			b.ReportAllocs()
+			b.ResetTimer()
+			writeRecords(b, sink, batches, counts)
+			if err := sink.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+func BenchmarkBlackholeSink(b *testing.B) {
+	batches, counts := benchBatches(100_000)
+	sink := NewBlackholeSink(new(BlackholeCounters))
+	b.ReportAllocs()
+	b.ResetTimer()
+	writeRecords(b, sink, batches, counts)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+func BenchmarkPrintSink(b *testing.B) {
+	batches, counts := benchBatches(100_000)
+	mk, err := NewPrintFactory(io.Discard)([]byte(`{"format": "kv"}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	sink := mk()
+	if err := sink.Open(context.Background(), taskInfo(1, 2, nil)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	writeRecords(b, sink, batches, counts)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
