@@ -117,10 +117,8 @@ func cmdRun(args []string, stdout, stderr io.Writer, execute bool) int {
 		spec.State.Dir = *stateDir
 	}
 	if *parallelism != 0 {
+		// The job default; nodes that pin their parallelism keep it.
 		spec.Parallelism = *parallelism
-		for i := range spec.Nodes {
-			spec.Nodes[i].Parallelism = 0
-		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -189,7 +187,8 @@ func reorderFlags(args []string) []string {
 			i = len(args)
 		case strings.HasPrefix(a, "-"):
 			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") && !isBoolFlag(a) {
+			// Every flag of these commands takes a value.
+			if !strings.Contains(a, "=") && i+1 < len(args) {
 				flags = append(flags, args[i+1])
 				i++
 			}
@@ -199,8 +198,6 @@ func reorderFlags(args []string) []string {
 	}
 	return append(flags, pos...)
 }
-
-func isBoolFlag(string) bool { return false }
 
 func defaultCacheDir() string {
 	d, err := os.UserCacheDir()
