@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	goruntime "runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -111,7 +112,8 @@ func BenchmarkPipeline(b *testing.B) {
 		name, op, backend, partition string
 		records                      int
 	}{
-		{"map", "map", "memory", "forward", 4_000_000},
+		{"rekey", "rekey", "memory", "forward", 4_000_000},
+		{"map-upper", "map", "memory", "forward", 2_000_000},
 		{"keyedcount-memory", "keyedcount", "memory", "key", 2_000_000},
 		{"keyedcount-pebble", "keyedcount", "pebble", "key", 500_000},
 	}
@@ -135,5 +137,52 @@ func BenchmarkPipeline(b *testing.B) {
 				b.ReportMetric(0, "ns/op")
 			})
 		}
+	}
+}
+
+// BenchmarkInstance measures the per-instance cost of a Go-SDK operator:
+// instantiate (+ _initialize + weir_open) time, the guest's linear memory,
+// and the host heap each live instance holds.
+func BenchmarkInstance(b *testing.B) {
+	ctx := context.Background()
+	wasmPath := benchWasm(b)
+	rt, err := wasmhost.NewRuntime(ctx, wasmhost.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	bin, err := os.ReadFile(wasmPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mod, err := rt.Compile(ctx, bin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	open := abi.OpenInfo{Operator: "rekey", Parallelism: 1, MaxParallelism: 128, Inputs: 1}
+	var ms0, ms1 goruntime.MemStats
+	goruntime.GC()
+	goruntime.ReadMemStats(&ms0)
+	insts := make([]*wasmhost.Instance, 0, b.N)
+	var linear uint64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		inst, err := mod.Instantiate(ctx, wasmhost.InstanceConfig{Name: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := inst.Open(ctx, open); err != nil {
+			b.Fatal(err)
+		}
+		linear += inst.MemoryBytes()
+		insts = append(insts, inst)
+	}
+	b.StopTimer()
+	goruntime.GC()
+	goruntime.ReadMemStats(&ms1)
+	b.ReportMetric(float64(linear)/float64(b.N)/(1<<20), "MiB-linear/instance")
+	b.ReportMetric(float64(ms1.HeapAlloc-ms0.HeapAlloc)/float64(b.N)/(1<<20), "MiB-heap/instance")
+	for _, inst := range insts {
+		_ = inst.Close(ctx)
 	}
 }
