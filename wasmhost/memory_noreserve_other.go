@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package wasmhost
+
+// mapNoReserve is Linux-only; elsewhere anonymous mappings are lazily
+// committed anyway.
+const mapNoReserve = 0

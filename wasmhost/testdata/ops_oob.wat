@@ -1,0 +1,10 @@
+;; rejected: weir_operators points past the end of memory
+(module
+  (memory (export "memory") 1)
+  (func (export "weir_abi_version") (result i32) (i32.const 1))
+  (func (export "weir_operators") (result i64) (i64.const 0x0000fff000000100))
+  (func (export "weir_buffer") (param i32) (result i32) (i32.const 1024))
+  (func (export "weir_open") (param i32 i32) (result i32) (i32.const 0))
+  (func (export "weir_process") (param i32 i32 i32) (result i32) (i32.const 0))
+  (func (export "weir_close") (result i32) (i32.const 0))
+)
