@@ -34,7 +34,7 @@ type Backend interface {
 	Append(id ID, kg int, key, value []byte) error
 	// Scan calls fn for every entry of (id, kg, key): map entries in
 	// ascending sub-key order, list values in append order (sub is nil).
-	// fn's error stops the scan and is returned.
+	// fn's error stops the scan and is returned. fn must not call the backend.
 	Scan(id ID, kg int, key []byte, fn func(sub, value []byte) error) error
 	// Clear removes every entry of (id, kg, key).
 	Clear(id ID, kg int, key []byte) error
@@ -46,7 +46,8 @@ type Backend interface {
 	// FireTimers removes, in ascending timestamp order (ties: key group, then
 	// key), every timer of (owner, domain) with Timestamp <= upTo, and calls
 	// fn for each. Timers registered by fn with Timestamp <= upTo fire in the
-	// same call.
+	// same call. fn may call any method but FireTimers; tm.Key is valid
+	// until fn returns.
 	FireTimers(owner uint32, domain abi.TimeDomain, upTo int64, fn func(Timer) error) error
 	// NextTimer returns the earliest timestamp of (owner, domain).
 	NextTimer(owner uint32, domain abi.TimeDomain) (ts int64, ok bool, err error)
