@@ -31,12 +31,17 @@ test: wasm
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
 
-FUZZTIME ?= 10s
+# A short run of every fuzz target (batch decoder, SDK dispatch, host
+# functions fed random guest pointers, JSON scanner); longer: make fuzz FUZZTIME=5m
+FUZZTIME ?= 8s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./abi
+	$(GO) test -run '^$$' -fuzz '^FuzzProcess$$' -fuzztime $(FUZZTIME) ./sdk
+	$(GO) test -run '^$$' -fuzz '^FuzzHostCalls$$' -fuzztime $(FUZZTIME) ./wasmhost
+	$(GO) test -run '^$$' -fuzz '^FuzzValidJSONObject$$' -fuzztime $(FUZZTIME) ./connectors
 
 bench: wasm
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./bench/
+	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./examples/bench/
 
 clean:
 	rm -rf bin $(WASM) examples/*/output
