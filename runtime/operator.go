@@ -79,10 +79,10 @@ func (o *operatorElem) process(input int, batch []byte) error {
 	}
 	if o.filter {
 		var dropped int64
-		o.filtered, dropped = keepTag(o.filtered[:0], out, abi.TagMain)
+		out, dropped = keepTag(o.filtered[:0], out, abi.TagMain)
 		if dropped > 0 {
 			o.t.metrics.lateDropped.Add(dropped)
-			out = o.filtered
+			o.filtered = out
 		}
 	}
 	if len(out) == 0 {
@@ -161,12 +161,28 @@ func (o *operatorElem) close() error {
 	return o.inst.Close(context.WithoutCancel(o.t.ctx))
 }
 
-// keepTag appends to dst the records of batch with the given tag and returns
-// how many others it dropped.
+// keepTag returns the records of batch with the given tag and how many
+// others it dropped. When every record has the tag (the common case) it
+// returns batch itself without copying; otherwise it copies the kept records
+// into dst.
 func keepTag(dst, batch []byte, tag uint8) ([]byte, int64) {
 	d := abi.NewDecoder(batch)
 	var e abi.Event
+	mixed := false
+	for d.More() {
+		if d.Next(&e) != nil {
+			break
+		}
+		if e.Tag != tag {
+			mixed = true
+			break
+		}
+	}
+	if !mixed {
+		return batch, 0
+	}
 	var dropped int64
+	d.Reset(batch)
 	for d.More() {
 		off := d.Offset()
 		if d.Next(&e) != nil {
@@ -193,9 +209,11 @@ type sinkElem struct {
 func (s *sinkElem) records(_ int, batch []byte) error {
 	if s.filter {
 		var dropped int64
-		s.buf, dropped = keepTag(s.buf[:0], batch, abi.TagMain)
-		s.t.metrics.lateDropped.Add(dropped)
-		batch = s.buf
+		batch, dropped = keepTag(s.buf[:0], batch, abi.TagMain)
+		if dropped > 0 {
+			s.t.metrics.lateDropped.Add(dropped)
+			s.buf = batch
+		}
 	}
 	n := countRecords(batch)
 	s.t.metrics.recordsOut.Add(n)

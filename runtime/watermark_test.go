@@ -75,3 +75,21 @@ func TestWatermarkTracker(t *testing.T) {
 		})
 	}
 }
+
+func TestKeepTag(t *testing.T) {
+	var all, mixed abi.Encoder
+	all.Record(abi.TagMain, []byte("a"), []byte("1"), 1)
+	all.Record(abi.TagMain, []byte("b"), []byte("2"), 2)
+	mixed.Record(abi.TagLate, []byte("x"), []byte("late"), 0)
+	mixed.Record(abi.TagMain, []byte("a"), []byte("1"), 1)
+	mixed.Record(abi.TagLate, []byte("y"), []byte("late"), 0)
+	mixed.Record(abi.TagMain, []byte("b"), []byte("2"), 2)
+	got, dropped := keepTag(nil, all.B, abi.TagMain)
+	if dropped != 0 || &got[0] != &all.B[0] || len(got) != len(all.B) {
+		t.Fatalf("all-main batch: dropped %d, copied %v", dropped, &got[0] != &all.B[0])
+	}
+	got, dropped = keepTag(nil, mixed.B, abi.TagMain)
+	if dropped != 2 || string(got) != string(all.B) {
+		t.Fatalf("mixed batch: dropped %d, kept %x, want %x", dropped, got, all.B)
+	}
+}
