@@ -501,3 +501,82 @@ nodes:
 	}
 	equalLines(t, col.sorted("out"), []string{"a=pt-1005000@1005000", "b=pt-1005000@1005000"})
 }
+
+// An idle source must not hold back the watermark of a node that also reads
+// an active source: once the idle timeout passes on the task clock, the
+// node's watermark follows the active source alone and its timers fire.
+func TestIdleSourceDoesNotHoldBackWatermark(t *testing.T) {
+	fake := clock.NewFake(time.UnixMilli(0))
+	col := newCollector()
+	opts := (&testEnv{col: col, mod: timerModule}).options()
+	opts.Clock = fake
+	gateA, gateB := make(chan struct{}), make(chan struct{})
+	opts.Connectors.Sources["active"] = func([]byte) (func() Source, error) {
+		return func() Source {
+			return &gatedSource{sliceSource: sliceSource{recs: []rec{{"k", "x", 100}, {"k", "x", 200}}}, gate: gateA}
+		}, nil
+	}
+	opts.Connectors.Sources["quiet"] = func([]byte) (func() Source, error) {
+		return func() Source { return &gatedSource{gate: gateB} }, nil
+	}
+	spec, err := ParseSpec([]byte(`
+modules: {go: {path: x}}
+nodes:
+  - {id: a, source: active, watermarks: {outOfOrderness: 0ms, interval: 0}}
+  - {id: b, source: quiet, watermarks: {idleTimeout: 1s}}
+  - {id: op, module: go, operator: timers, inputs: [a, b]}
+  - {id: out, sink: collect, inputs: [{from: op, partition: rebalance}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := Compile(context.Background(), spec, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- job.Run(context.Background()) }()
+	deadline := time.Now().Add(10 * time.Second)
+	opWatermark := func() int64 {
+		for _, s := range job.Stats() {
+			if s.Nodes[0] == "op" {
+				return s.Watermark
+			}
+		}
+		return 0
+	}
+	// Both records are in; b has produced nothing, so op's watermark waits.
+	for {
+		var in int64
+		for _, s := range job.Stats() {
+			if s.Nodes[0] == "op" {
+				in = s.RecordsIn
+			}
+		}
+		if in == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("records never reached op")
+		}
+		runtimeGosched()
+	}
+	if wm := opWatermark(); wm != abi.MinWatermark {
+		t.Fatalf("op watermark %d before b went idle, want none", wm)
+	}
+	// a's own timer (110) is due at a's watermark 199, but b holds it back
+	// until b is idle.
+	fake.Advance(2 * time.Second)
+	for opWatermark() != 199 {
+		if time.Now().After(deadline) {
+			t.Fatalf("op watermark %d, want 199 once b is idle", opWatermark())
+		}
+		runtimeGosched()
+	}
+	close(gateA)
+	close(gateB)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	equalLines(t, col.sorted("out"), []string{"k=fired@110", "k=fired@210"})
+}
