@@ -7,6 +7,8 @@
 // normative specification; this package is its Go rendering.
 package abi
 
+import "fmt"
+
 // Version is the ABI version a guest reports from ExportABIVersion.
 const Version = 1
 
@@ -72,6 +74,22 @@ const (
 	// StatusBadInput: the guest could not decode the host's argument.
 	StatusBadInput Status = 4
 )
+
+func (s Status) String() string {
+	switch s {
+	case StatusOK:
+		return "ok"
+	case StatusError:
+		return "operator error"
+	case StatusPanic:
+		return "operator panic"
+	case StatusUnknownOperator:
+		return "unknown operator"
+	case StatusBadInput:
+		return "guest could not decode its input"
+	}
+	return fmt.Sprintf("unknown status %d", int32(s))
+}
 
 // Errno is a negative i32 returned by host imports. Non-negative returns are
 // results (lengths, ids).

@@ -102,18 +102,7 @@ type CallError struct {
 }
 
 func (e *CallError) Error() string {
-	what := "status " + fmt.Sprint(int32(e.Status))
-	switch e.Status {
-	case abi.StatusError:
-		what = "operator error"
-	case abi.StatusPanic:
-		what = "operator panic"
-	case abi.StatusUnknownOperator:
-		what = "unknown operator"
-	case abi.StatusBadInput:
-		what = "bad input"
-	}
-	return "sdk: " + e.Call + ": " + what + ": " + e.Message
+	return "sdk: " + e.Call + ": " + e.Status.String() + ": " + e.Message
 }
 
 // nativeHost implements host on the runtime's interfaces, with the same

@@ -277,19 +277,7 @@ func (e *StatusError) Status() abi.Status { return e.status }
 func (e *StatusError) Message() string { return e.msg }
 
 func (e *StatusError) Error() string {
-	var what string
-	switch e.status {
-	case abi.StatusError:
-		what = "operator error"
-	case abi.StatusPanic:
-		what = "operator panic"
-	case abi.StatusUnknownOperator:
-		what = "unknown operator"
-	case abi.StatusBadInput:
-		what = "guest could not decode its input"
-	default:
-		what = fmt.Sprintf("unknown status %d", int32(e.status))
-	}
+	what := e.status.String()
 	if e.msg == "" {
 		return what
 	}
