@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/weirstream/weir/wasmhost/internal/interrupt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -62,6 +64,14 @@ type Instance struct {
 	failMsg   string
 	violation error // ABI violation that trapped the call
 	hostErr   error // host service failure reported to the guest as ErrInternal
+
+	// Interruption of instrumented modules: the flag the guest's loops
+	// check, the per-call deadline timer, and why the flag was set.
+	flag      api.MutableGlobal
+	timer     *time.Timer
+	intMu     sync.Mutex
+	armed     bool
+	interrupt interruptReason
 
 	memory         linearMemory
 	stdout, stderr lineWriter
@@ -143,13 +153,22 @@ func (m *Module) Instantiate(ctx context.Context, ic InstanceConfig) (*Instance,
 	actx := experimental.WithMemoryAllocator(ctx, &i.memory)
 	i.phase = phaseInit
 	cc, cancel := i.begin(actx)
-	mod, err := m.rt.rt.InstantiateModule(cc, m.compiled, cfg)
+	mod, err := m.engine.InstantiateModule(cc, m.compiled, cfg)
 	i.finish(cancel)
 	i.mod = mod
 	if err = i.end(ctx, cc, "instantiate", err); err != nil {
 		// wazero does not free the memory of a failed instantiation.
 		i.memory.Free()
 		return nil, err
+	}
+	if m.interruptible {
+		if i.flag, err = interrupt.Flag(mod); err != nil {
+			_ = mod.Close(ctx)
+			return nil, err
+		}
+		i.timer = time.AfterFunc(time.Hour, i.interruptDeadline)
+		i.timer.Stop()
+		m.rt.track(i)
 	}
 	i.fnVersion = mod.ExportedFunction(abi.ExportABIVersion)
 	i.fnOperators = mod.ExportedFunction(abi.ExportOperators)
@@ -174,8 +193,75 @@ func (i *Instance) begin(ctx context.Context) (*callContext, context.CancelFunc)
 	i.failMsg, i.violation, i.hostErr = "", nil, nil
 	i.stderrPanic, i.stderrLast = "", ""
 	i.memory.enter()
+	if i.flag != nil {
+		return i.beginInterruptible(ctx)
+	}
 	dctx, cancel := context.WithTimeout(ctx, i.limits.CallTimeout)
 	return &callContext{Context: dctx, inst: i}, cancel
+}
+
+// interruptReason is why the host set an instance's interrupt flag.
+type interruptReason uint8
+
+const (
+	notInterrupted interruptReason = iota
+	interruptedDeadline
+	interruptedCanceled
+	interruptedClosed // the runtime was closed
+)
+
+// beginInterruptible arms the deadline timer and, when ctx can be
+// cancelled, a cancellation hook; both set the guest's interrupt flag. The
+// mutex makes sure a timer that fires as a call ends never leaks into the
+// next call.
+func (i *Instance) beginInterruptible(ctx context.Context) (*callContext, context.CancelFunc) {
+	i.intMu.Lock()
+	i.flag.Set(0)
+	i.interrupt, i.armed = notInterrupted, true
+	i.intMu.Unlock()
+	i.timer.Reset(i.limits.CallTimeout)
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { i.setInterrupt(interruptedCanceled) })
+	}
+	return &callContext{Context: ctx, inst: i}, func() {
+		i.timer.Stop()
+		if stop != nil {
+			stop()
+		}
+		i.intMu.Lock()
+		i.armed = false
+		i.intMu.Unlock()
+	}
+}
+
+// release stops interruption of a dead or closed instance.
+func (i *Instance) release() {
+	if i.timer != nil {
+		i.timer.Stop()
+		i.m.rt.untrack(i)
+	}
+}
+
+func (i *Instance) interruptDeadline() { i.setInterrupt(interruptedDeadline) }
+
+func (i *Instance) setInterrupt(r interruptReason) {
+	i.intMu.Lock()
+	defer i.intMu.Unlock()
+	if i.armed && i.interrupt == notInterrupted {
+		i.interrupt = r
+		i.flag.Set(1)
+	}
+}
+
+// interruption returns why the current call was interrupted, if it was.
+func (i *Instance) interruption() interruptReason {
+	if i.flag == nil {
+		return notInterrupted
+	}
+	i.intMu.Lock()
+	defer i.intMu.Unlock()
+	return i.interrupt
 }
 
 // finish ends what begin started.
@@ -201,6 +287,10 @@ func (i *Instance) end(parent context.Context, cc *callContext, fn string, err e
 		return nil
 	case i.m.rt.closed.Load():
 		kind, cause = FailureClosed, fmt.Errorf("%w: the runtime was closed (%v)", ErrClosed, err)
+	case i.interruption() == interruptedCanceled:
+		kind, cause = FailureCanceled, context.Cause(parent)
+	case i.interruption() == interruptedDeadline:
+		kind, cause = FailureDeadline, &DeadlineError{timeout: i.limits.CallTimeout}
 	case errors.As(err, &exit):
 		code := exit.ExitCode()
 		interrupted := code == sys.ExitCodeDeadlineExceeded || code == sys.ExitCodeContextCanceled
@@ -254,6 +344,7 @@ func (i *Instance) kill(err error) {
 	if i.dead == nil {
 		i.dead = err
 	}
+	i.release()
 	if i.mod != nil {
 		_ = i.mod.Close(context.Background())
 	}
@@ -400,6 +491,7 @@ func (i *Instance) Close(ctx context.Context) error {
 	}
 	i.logs.reportDropped(i.logger)
 	i.closed = true
+	i.release()
 	if i.mod != nil {
 		_ = i.mod.Close(ctx)
 	}

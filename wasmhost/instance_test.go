@@ -115,13 +115,15 @@ type hostileCase struct {
 	check func(t *testing.T, err error)
 }
 
-var hostileLimits = Limits{CallTimeout: 100 * time.Millisecond, MaxOutputBytes: 64 << 10, MemoryPages: 16}
+// hostileLimits: 1s is long enough for infinite recursion to reach the
+// stack limit (about 350ms here) before the deadline.
+var hostileLimits = Limits{CallTimeout: time.Second, MaxOutputBytes: 64 << 10, MemoryPages: 16}
 
 var hostileCases = []hostileCase{
-	{"infinite loop", 1, FailureDeadline, "deadline exceeded after 100ms", func(t *testing.T, err error) {
+	{"infinite loop", 1, FailureDeadline, "deadline exceeded after 1s", func(t *testing.T, err error) {
 		var de *DeadlineError
-		if !errors.As(err, &de) || de.Timeout() != 100*time.Millisecond || !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("not a 100ms DeadlineError matching context.DeadlineExceeded: %v", err)
+		if !errors.As(err, &de) || de.Timeout() != time.Second || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("not a 1s DeadlineError matching context.DeadlineExceeded: %v", err)
 		}
 	}},
 	{"unreachable", 2, FailureTrap, "wasm trap: unreachable", func(t *testing.T, err error) {
@@ -155,7 +157,7 @@ var hostileCases = []hostileCase{
 	{"unknown status", 10, FailureStatus, "unknown status 77", nil},
 	{"divide by zero", 11, FailureTrap, "wasm trap: integer divide by zero", nil},
 	{"infinite recursion", 12, FailureTrap, "wasm trap: stack overflow", nil},
-	{"loop calling the host", 13, FailureDeadline, "deadline exceeded after 100ms", nil},
+	{"loop calling the host", 13, FailureDeadline, "deadline exceeded after 1s", nil},
 	{"Go-like panic", 15, FailureExit, `guest exited with code 2; stderr: "panic: boom"`, func(t *testing.T, err error) {
 		var ee *ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || ee.Stderr() != "panic: boom" {
@@ -188,8 +190,8 @@ func TestHostile(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, err)
 			}
-			if tc.kind == FailureDeadline && (elapsed < 100*time.Millisecond || elapsed > 5*time.Second) {
-				t.Errorf("deadline hit after %v, want about 100ms", elapsed)
+			if tc.kind == FailureDeadline && (elapsed < time.Second || elapsed > 5*time.Second) {
+				t.Errorf("deadline hit after %v, want about 1s", elapsed)
 			}
 			// The instance is dead, and says why.
 			_, err = i.Process(ctx, 0, records(1))

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/weirstream/weir/wasmhost/internal/interrupt"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -23,13 +24,17 @@ import (
 // for concurrent use; instantiate it once per operator task.
 type Module struct {
 	rt       *Runtime
+	engine   wazero.Runtime // rt.fast when interruptible, else rt.rt
 	compiled wazero.CompiledModule
-	digest   string
-	ops      []abi.OperatorInfo
-	hasInit  bool
-	minPages uint32
-	modCfg   wazero.ModuleConfig
-	closed   atomic.Bool
+	// interruptible: the module was instrumented (internal/interrupt) and
+	// exports the interrupt flag its loops check.
+	interruptible bool
+	digest        string
+	ops           []abi.OperatorInfo
+	hasInit       bool
+	minPages      uint32
+	modCfg        wazero.ModuleConfig
+	closed        atomic.Bool
 }
 
 var (
@@ -69,7 +74,15 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if err := checkHeader(wasm, digest); err != nil {
 		return nil, err
 	}
-	compiled, err := r.rt.CompileModule(ctx, wasm)
+	engine, bin, interruptible := r.rt, wasm, false
+	if !hasStartSection(wasm) {
+		// A start function runs inside instantiation, before the host can
+		// reach the interrupt flag: such modules stay on the checked engine.
+		if inst, err := interrupt.Instrument(wasm); err == nil {
+			engine, bin, interruptible = r.fast, inst, true
+		}
+	}
+	compiled, err := engine.CompileModule(ctx, bin)
 	if err != nil {
 		if r.closed.Load() {
 			return nil, fmt.Errorf("wasmhost: compile: %w", ErrClosed)
@@ -82,9 +95,11 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 		return nil, moduleErrorf(ModuleMalformed, digest, err, "invalid WebAssembly: %v", err)
 	}
 	m := &Module{
-		rt:       r,
-		compiled: compiled,
-		digest:   digest,
+		rt:            r,
+		engine:        engine,
+		interruptible: interruptible,
+		compiled:      compiled,
+		digest:        digest,
 		// Anonymous, so that any number of instances coexist; no start
 		// function, because _start must never run and _initialize runs
 		// under our deadline (Instantiate).
@@ -297,4 +312,40 @@ func signature(params, results []api.ValueType) string {
 		b.WriteByte(')')
 	}
 	return b.String()
+}
+
+// hasStartSection reports whether the module binary has a start section
+// (id 8). Malformed input reports false; compiling it reports the problem.
+func hasStartSection(b []byte) bool {
+	if len(b) < 8 {
+		return false
+	}
+	for i := 8; i < len(b); {
+		id := b[i]
+		size, n := uleb32(b[i+1:])
+		if n == 0 {
+			return false
+		}
+		if id == 8 {
+			return true
+		}
+		i += 1 + n + int(size)
+	}
+	return false
+}
+
+// uleb32 decodes an unsigned LEB128 u32; n is 0 on malformed input.
+func uleb32(b []byte) (v uint32, n int) {
+	var shift uint
+	for i, c := range b {
+		if i == 5 {
+			return 0, 0
+		}
+		v |= uint32(c&0x7f) << shift
+		if c < 0x80 {
+			return v, i + 1
+		}
+		shift += 7
+	}
+	return 0, 0
 }

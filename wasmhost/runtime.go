@@ -3,6 +3,7 @@ package wasmhost
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tetratelabs/wazero"
@@ -16,11 +17,37 @@ import (
 // wazero runtime with the host module "weir" and a sandboxed WASI. It is
 // safe for concurrent use: many tasks compile and instantiate in parallel.
 type Runtime struct {
-	cfg    Config
+	cfg Config
+	// rt runs modules the interrupt instrumenter could not rewrite: its
+	// compiled code checks for cancellation at every loop header and
+	// function entry (wazero's CloseOnContextDone), which costs Go guests
+	// about 4x. fast runs instrumented modules (internal/interrupt): they
+	// check a global flag instead, and the host sets it at the deadline.
 	rt     wazero.Runtime
+	fast   wazero.Runtime
 	cache  wazero.CompilationCache
 	wasi   map[string]api.FunctionDefinition // exports of wasi_snapshot_preview1
 	closed atomic.Bool
+
+	// live holds the instances of instrumented modules, so that Close can
+	// interrupt their running calls (the fast engine has no other way).
+	liveMu sync.Mutex
+	live   map[*Instance]struct{}
+}
+
+func (r *Runtime) track(i *Instance) {
+	r.liveMu.Lock()
+	defer r.liveMu.Unlock()
+	if r.live == nil {
+		r.live = map[*Instance]struct{}{}
+	}
+	r.live[i] = struct{}{}
+}
+
+func (r *Runtime) untrack(i *Instance) {
+	r.liveMu.Lock()
+	defer r.liveMu.Unlock()
+	delete(r.live, i)
 }
 
 // NewRuntime creates a runtime. cfg is completed with EnsureDefaults and
@@ -40,31 +67,38 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
-	rc := wazero.NewRuntimeConfig().
-		WithCoreFeatures(api.CoreFeaturesV2).
-		// Compiled code checks the context at function entries and loop
-		// headers, so a runaway guest is stopped at the call's deadline.
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(cfg.MemoryLimitPages).
-		WithCompilationCache(cache)
-	r := &Runtime{cfg: cfg, rt: wazero.NewRuntimeWithConfig(ctx, rc), cache: cache}
-
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
-		_ = r.Close(ctx)
-		return nil, fmt.Errorf("wasmhost: instantiating WASI: %w", err)
-	}
-	r.wasi = r.rt.Module(wasi_snapshot_preview1.ModuleName).ExportedFunctionDefinitions()
-
-	b := r.rt.NewHostModuleBuilder(abi.HostModule)
-	for _, hf := range hostFuncs {
-		b.NewFunctionBuilder().
-			WithGoModuleFunction(hf.fn, hf.params, hf.results).
-			WithParameterNames(hf.paramNames...).
-			Export(hf.name)
-	}
-	if _, err := b.Instantiate(ctx); err != nil {
-		_ = r.Close(ctx)
-		return nil, fmt.Errorf("wasmhost: instantiating host module %s: %w", abi.HostModule, err)
+	r := &Runtime{cfg: cfg, cache: cache}
+	for _, checked := range []bool{true, false} {
+		rc := wazero.NewRuntimeConfig().
+			WithCoreFeatures(api.CoreFeaturesV2).
+			// checked: compiled code checks the context at function entries
+			// and loop headers, so a runaway guest is stopped at the call's
+			// deadline. The fast engine relies on instrumentation instead.
+			WithCloseOnContextDone(checked).
+			WithMemoryLimitPages(cfg.MemoryLimitPages).
+			WithCompilationCache(cache)
+		engine := wazero.NewRuntimeWithConfig(ctx, rc)
+		if checked {
+			r.rt = engine
+		} else {
+			r.fast = engine
+		}
+		if _, err := wasi_snapshot_preview1.Instantiate(ctx, engine); err != nil {
+			_ = r.Close(ctx)
+			return nil, fmt.Errorf("wasmhost: instantiating WASI: %w", err)
+		}
+		r.wasi = engine.Module(wasi_snapshot_preview1.ModuleName).ExportedFunctionDefinitions()
+		b := engine.NewHostModuleBuilder(abi.HostModule)
+		for _, hf := range hostFuncs {
+			b.NewFunctionBuilder().
+				WithGoModuleFunction(hf.fn, hf.params, hf.results).
+				WithParameterNames(hf.paramNames...).
+				Export(hf.name)
+		}
+		if _, err := b.Instantiate(ctx); err != nil {
+			_ = r.Close(ctx)
+			return nil, fmt.Errorf("wasmhost: instantiating host module %s: %w", abi.HostModule, err)
+		}
 	}
 	return r, nil
 }
@@ -78,7 +112,19 @@ func (r *Runtime) Close(ctx context.Context) error {
 	if r.closed.Swap(true) {
 		return nil
 	}
-	err := r.rt.Close(ctx)
+	r.liveMu.Lock()
+	for i := range r.live {
+		i.setInterrupt(interruptedClosed)
+	}
+	r.liveMu.Unlock()
+	var err error
+	for _, engine := range []wazero.Runtime{r.rt, r.fast} {
+		if engine != nil {
+			if cerr := engine.Close(ctx); err == nil {
+				err = cerr
+			}
+		}
+	}
 	if cerr := r.cache.Close(ctx); err == nil && cerr != nil {
 		err = cerr
 	}
