@@ -1,0 +1,3 @@
+// Package console will own the web console served by the platform's HTTP
+// server (the console issue). It is empty until then.
+package console
