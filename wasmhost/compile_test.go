@@ -40,7 +40,7 @@ func TestCompileRejects(t *testing.T) {
 		{"text file", text, ModuleNotWasm, "not a WebAssembly module (bad magic)"},
 		{"magic only", []byte("\x00asm"), ModuleNotWasm, "bad magic"},
 		{"component", component, ModuleNotWasm, "unsupported WebAssembly binary version 65549"},
-		{"truncated", echo[:len(echo)/2], ModuleMalformed, "invalid WebAssembly"},
+		{"truncated", echo[:len(echo)/2], ModuleMalformed, "runs past the end of the module"},
 		{"header only", echo[:8], ModuleMissingExport, "missing export memory"},
 		{"missing_process", testWasm(t, "missing_process"), ModuleMissingExport, "missing export weir_process"},
 		{"missing_memory", testWasm(t, "missing_memory"), ModuleMissingExport, "missing export memory"},

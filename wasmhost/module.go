@@ -78,8 +78,16 @@ func (r *Runtime) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if !hasStartSection(wasm) {
 		// A start function runs inside instantiation, before the host can
 		// reach the interrupt flag: such modules stay on the checked engine.
-		if inst, err := interrupt.Instrument(wasm); err == nil {
+		inst, err := interrupt.Instrument(wasm)
+		switch {
+		case err == nil:
 			engine, bin, interruptible = r.fast, inst, true
+		case errors.Is(err, interrupt.ErrUnsupported):
+			// Valid perhaps, but not rewritable: wazero's own checks.
+		default:
+			// Malformed, or counts that would make wazero allocate
+			// gigabytes before validating them: never hand it over.
+			return nil, moduleErrorf(ModuleMalformed, digest, err, "%v", err)
 		}
 	}
 	compiled, err := engine.CompileModule(ctx, bin)

@@ -7,9 +7,11 @@ import (
 )
 
 // Flag returns the interrupt flag of an instance of an instrumented module:
-// Set(1) interrupts the instance's running (or next) call, Set(0) re-arms
-// it. Get() == 1 after a call failed with an unreachable trap tells an
-// interruption from a genuine trap.
+// Set(1), from any goroutine, interrupts the instance's running (or next)
+// call with an unreachable trap; Set(0) re-arms it. To tell an
+// interruption from a genuine trap, the host records its own Set(1) in
+// state it synchronises (an atomic): Get from another goroutine than the
+// one that called Set is a data race in Go's memory model.
 func Flag(m api.Module) (api.MutableGlobal, error) {
 	g := m.ExportedGlobal(ExportName)
 	if g == nil {

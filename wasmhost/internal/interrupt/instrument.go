@@ -1,7 +1,6 @@
 package interrupt
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -59,10 +58,22 @@ const (
 )
 
 // sectionRank orders the known non-custom sections; 0 means unknown.
-var sectionRank = [...]int{
-	secType: 1, secImport: 2, secFunction: 3, secTable: 4, secMemory: 5,
-	secTag: 6, secGlobal: 7, secExport: 8, secStart: 9, secElement: 10,
-	secDataCount: 11, secCode: 12, secData: 13,
+func sectionRank(id byte) int {
+	switch id {
+	case secType, secImport, secFunction, secTable, secMemory:
+		return int(id)
+	case secTag:
+		return 6
+	case secGlobal, secExport, secStart, secElement:
+		return int(id) + 1
+	case secDataCount:
+		return 11
+	case secCode:
+		return 12
+	case secData:
+		return 13
+	}
+	return 0
 }
 
 // Value type and reference type bytes of Wasm 2.0.
@@ -86,7 +97,7 @@ func isValType(b byte) bool {
 }
 
 // header is the magic number and version 1.
-var header = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
+const header = "\x00asm\x01\x00\x00\x00"
 
 // section is one section of the input: its id and content bounds.
 type section struct {
@@ -132,8 +143,8 @@ type module struct {
 // yieldInterval checks (see appendCheck). $flag is a new mutable i32 global
 // (initial 0) that the module exports as ExportName. Setting it to 1
 // (api.MutableGlobal.Set, from any goroutine) makes the running call trap
-// at its next loop iteration or function entry. The package documentation
-// explains why both places and why the yield.
+// at its next check. The package documentation explains why these places
+// and why the yield.
 //
 // The new globals come after the existing ones, so no index changes. A
 // module without a table gets one (the yield is a table.grow of 0
@@ -176,10 +187,10 @@ func unsupported(off int, format string, args ...any) error {
 // import, global, export and code sections.
 func (m *module) parse() error {
 	b := m.b
-	if len(b) < len(header) || !bytes.Equal(b[:4], header[:4]) {
+	if len(b) < len(header) || string(b[:4]) != header[:4] {
 		return malformed(0, "no Wasm magic number")
 	}
-	if !bytes.Equal(b[4:8], header[4:]) {
+	if string(b[4:8]) != header[4:] {
 		return unsupported(4, "binary format version %x (only version 1)", b[4:8])
 	}
 	lastRank := 0
@@ -209,10 +220,10 @@ func (m *module) parse() error {
 			}
 			continue
 		}
-		if int(id) >= len(sectionRank) || sectionRank[id] == 0 {
+		if sectionRank(id) == 0 {
 			return unsupported(secOff, "unknown section id %d", id)
 		}
-		if r := sectionRank[id]; r <= lastRank {
+		if r := sectionRank(id); r <= lastRank {
 			return malformed(secOff, "section %d out of order or repeated", id)
 		} else {
 			lastRank = r
@@ -263,11 +274,20 @@ func (m *module) parse() error {
 	return nil
 }
 
-// minEntrySize is the smallest encoding of an entry of each vector
-// section (code is checked by codePlan.parse).
-var minEntrySize = [...]int{
-	secType: 2, secImport: 4, secFunction: 1, secTable: 3, secMemory: 2, secGlobal: 3,
-	secExport: 3, secElement: 3, secData: 2, secTag: 2,
+// minEntrySize is the size of the smallest entry of a vector section, 0
+// for the others (code is checked by codePlan.parse).
+func minEntrySize(id byte) int {
+	switch id {
+	case secFunction:
+		return 1
+	case secType, secMemory, secData, secTag: // (a GC rec group may be 2 bytes)
+		return 2
+	case secTable, secGlobal, secExport, secElement:
+		return 3
+	case secImport:
+		return 4
+	}
+	return 0
 }
 
 // checkCount rejects a vector section whose count cannot fit its size.
@@ -275,14 +295,15 @@ var minEntrySize = [...]int{
 // these counts before it reads the entries (8 GiB for a forged 40-byte
 // element section), and the host hands it the output.
 func checkCount(b []byte, s section) error {
-	if int(s.id) >= len(minEntrySize) || minEntrySize[s.id] == 0 {
+	size := minEntrySize(s.id)
+	if size == 0 {
 		return nil
 	}
 	n, next, err := readCount(b, s.start, "entry")
 	if err != nil {
 		return err
 	}
-	if uint64(n)*uint64(minEntrySize[s.id]) > uint64(s.end-next) {
+	if uint64(n)*uint64(size) > uint64(s.end-next) {
 		return malformed(s.start, "%d entries in a %d-byte section %d", n, s.end-s.start, s.id)
 	}
 	return nil
@@ -482,7 +503,7 @@ const yieldInterval = 1024
 // memory.grow would do as well, but its compiled code forgets what it
 // knows about the memory (base address, checked bounds) after the call,
 // which slows the rest of the function down (+15% per record for a Go
-// guest, against +2% with table.grow).
+// guest, where table.grow costs nothing measurable).
 func appendCheck(b []byte, flag, countdown uint32, ref byte) []byte {
 	b = append(b, 0x23) // global.get
 	b = appendU32(b, flag)
@@ -532,7 +553,7 @@ func (m *module) emit() []byte {
 	// section of the given rank.
 	created := 0
 	createMissing := func(rank int) {
-		for ; created < len(adds) && sectionRank[adds[created].id] < rank; created++ {
+		for ; created < len(adds) && sectionRank(adds[created].id) < rank; created++ {
 			if a := adds[created]; a.vec.index < 0 {
 				out = appendSection(out, a.id, appendU32(nil, a.n), a.entries)
 			}
@@ -540,7 +561,7 @@ func (m *module) emit() []byte {
 	}
 	for k, s := range m.sections {
 		if s.id != secCustom {
-			createMissing(sectionRank[s.id])
+			createMissing(sectionRank(s.id))
 		}
 		extended := false
 		for _, a := range adds {
