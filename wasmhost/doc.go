@@ -73,18 +73,25 @@
 // the Go heap, and it is unmapped when the instance closes (never while a
 // call is running, even if the runtime is closed concurrently).
 //
-// Time. Every call into the guest (start function, _initialize, weir_buffer
-// plus the export it feeds, weir_close) runs under a context with
-// Limits.CallTimeout. The runtime is built with WithCloseOnContextDone, so
-// compiled code checks for a closed module at every loop back-edge; when the
-// deadline passes, wazero closes the module and the call returns a
-// *DeadlineError. The deadline is wall time, not CPU time: on an overloaded
-// machine a healthy call can hit it too. The checks are not free: wazero
-// v1.12 exits to Go at every back-edge (about 55 ns here, against 2 ns
-// without the check; wazero issue #2466, fixes proposed upstream). Go
-// guests, whose compiled functions mostly begin with a loop (Go's
-// resumable-stack scheme), pay it on most calls: the Go echo guest runs at
-// about 1.5 million records/s with the checks and 2.1 million without.
+// Time. Every call into the guest (_initialize, weir_buffer plus the
+// export it feeds, weir_close) runs under Limits.CallTimeout, wall time (on
+// an overloaded machine a healthy call can hit it too). Compile instruments
+// each module (internal/interrupt): every loop body, and every function that
+// calls outside its loops, starts by checking an exported flag global, and a
+// countdown makes the guest call into Go every 1024 checks so that a spinning
+// guest cannot stall the Go garbage collector. Such modules run on a wazero
+// engine without WithCloseOnContextDone; a per-instance timer (and the
+// caller's context, and Runtime.Close) sets the flag, the guest traps at its
+// next check, and the call returns a *DeadlineError (or is reported as
+// cancelled/closed). Why not wazero's own mechanism: v1.12 exits to Go at
+// every loop back-edge (about 28-55 ns, against ~2 ns for the flag check;
+// wazero issue #2466), and Go guests, whose functions each begin with a loop
+// (Go's resumable-stack scheme), pay it on almost every call: a 100-byte map
+// operator ran at ~4 us per record with it and ~0.7 us without. Modules the
+// instrumenter cannot rewrite (proposals it does not decode, a start
+// section) fall back to a second engine with WithCloseOnContextDone; modules
+// it finds malformed or over its limits (e.g. 2^32 locals, which would make
+// wazero allocate gigabytes before validating) are rejected.
 //
 // Output. emit copies records into the instance's output buffer; the emit
 // that would take one input batch's output past Limits.MaxOutputBytes traps
