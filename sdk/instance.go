@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -67,6 +68,9 @@ func (p phase) String() string {
 type instance struct {
 	h     host
 	phase phase
+	// direct is set on the Wasm build's instance: the hot state calls go
+	// straight to the imports rather than through h (two calls fewer).
+	direct bool
 
 	reg  registration
 	op   Operator
@@ -84,12 +88,23 @@ type instance struct {
 	// could not be returned where it happened (Emit returns no error); the
 	// call fails with it.
 	callErr error
-	out     []byte // output records not yet handed to the host
+
+	// Output. out[:outN] holds the records not yet handed to the host;
+	// len(out) == cap(out). Emit writes in place while the record ends at
+	// or before outLimit, which is flushThreshold during weir_process once
+	// out is allocated, and 0 otherwise, so that one comparison sends every
+	// other case (misuse, a full buffer, the first record, huge records)
+	// to the slow path.
+	out      []byte
+	outN     int
+	outLimit int
 
 	wm      int64 // watermark, cached for the current call
 	wmKnown bool
 
-	getBuf   []byte       // state_get destination
+	getBuf   []byte       // state_get destination; len(getBuf) == cap(getBuf) >= 8 once a state is registered
+	num      [8]byte      // encoding of a fixed-width state value
+	knum     [8]byte      // encoding of a fixed-width map key
 	scanBufs [][]byte     // free state_scan destinations (Range calls may nest)
 	w, kw    codec.Writer // value and sub-key encoders
 	r        codec.Reader // value and sub-key decoder
@@ -144,6 +159,10 @@ func (in *instance) open(arg []byte) (st abi.Status) {
 }
 
 // process handles weir_process: it dispatches every event of batch.
+//
+// The record branch of the loop is the per-record path of every operator:
+// it decodes the header inline, sets the current key and time, and calls
+// Process, with no other call. See "The hot path" in doc.go.
 func (in *instance) process(input int, batch []byte) (st abi.Status) {
 	if in.phase != phaseReady {
 		return in.failf(abi.StatusError, "sdk: weir_process called %s", in.phase)
@@ -152,35 +171,34 @@ func (in *instance) process(input int, batch []byte) (st abi.Status) {
 	defer in.endCall(&st, phaseReady, phaseReady)
 
 	c := &in.ctx
+	op := in.op
 	for off := 0; off < len(batch); {
-		var err error
-		if b := batch[off:]; b[0] == byte(abi.KindRecord) && len(b) >= abi.RecordHeaderSize {
-			// Records are decoded inline: this is the per-record path, and
-			// in Wasm every function call and copied Event costs.
-			kl, vl := le32(b[2:]), le32(b[6:])
+		b := batch[off:]
+		if b[0] == byte(abi.KindRecord) && len(b) >= abi.RecordHeaderSize {
+			kl := binary.LittleEndian.Uint32(b[2:])
+			vl := binary.LittleEndian.Uint32(b[6:])
 			if kl > abi.MaxFieldLen || vl > abi.MaxFieldLen || uint64(len(b)-abi.RecordHeaderSize) < uint64(kl)+uint64(vl) {
 				return in.failf(abi.StatusBadInput, "sdk: weir_process: %v: record key/value length out of range at offset %d of %d", abi.ErrCorrupt, off, len(batch))
 			}
 			k := abi.RecordHeaderSize + int(kl)
 			v := k + int(vl)
-			r := Record{Key: b[abi.RecordHeaderSize:k:k], Value: b[k:v:v], Timestamp: int64(le64(b[10:])), Input: input}
+			ts := int64(binary.LittleEndian.Uint64(b[10:]))
+			key := b[abi.RecordHeaderSize:k:k]
 			off += v
-			c.key, c.hasKey, c.ts = r.Key, true, r.Timestamp
-			err = in.op.Process(c, r)
-		} else {
-			in.dec.Reset(b)
-			ev := &in.ev
-			if err := in.dec.Next(ev); err != nil {
-				return in.failf(abi.StatusBadInput, "sdk: weir_process: %v (event at offset %d of %d)", err, off, len(batch))
+			c.key, c.hasKey, c.ts = key, true, ts
+			if err := op.Process(c, Record{Key: key, Value: b[k:v:v], Timestamp: ts, Input: input}); err != nil || in.callErr != nil {
+				return in.callFailed(err)
 			}
-			off += in.dec.Offset()
-			err = in.dispatch(input, ev)
+			continue
 		}
-		if err == nil {
-			err = in.callErr
+		in.dec.Reset(b)
+		ev := &in.ev
+		if err := in.dec.Next(ev); err != nil {
+			return in.failf(abi.StatusBadInput, "sdk: weir_process: %v (event at offset %d of %d)", err, off, len(batch))
 		}
-		if err != nil {
-			return in.failf(abi.StatusError, "%s", err.Error())
+		off += in.dec.Offset()
+		if err := in.dispatch(input, ev); err != nil || in.callErr != nil {
+			return in.callFailed(err)
 		}
 	}
 	in.flush()
@@ -188,6 +206,15 @@ func (in *instance) process(input int, batch []byte) (st abi.Status) {
 		return in.failf(abi.StatusError, "%s", in.callErr.Error())
 	}
 	return abi.StatusOK
+}
+
+// callFailed reports the failure of an operator method: its error, or else
+// the misuse or host failure recorded during the call.
+func (in *instance) callFailed(err error) abi.Status {
+	if err == nil {
+		err = in.callErr
+	}
+	return in.failf(abi.StatusError, "%s", err.Error())
 }
 
 // dispatch hands an event other than a well-formed record to the operator.
@@ -224,38 +251,18 @@ func (in *instance) dispatch(input int, ev *abi.Event) error {
 	return nil
 }
 
-// appendRecord appends the header and key of a record whose value is
-// valueLen bytes long, and room for the value; it returns the buffer and the
-// offset of the value, which the caller fills. It is abi.AppendRecord
-// written out in one function body: in Wasm every call costs, and this is
-// the per-record output path.
-func appendRecord(b []byte, tag uint8, key []byte, valueLen int, ts int64) ([]byte, int) {
-	n := len(b)
-	size := abi.RecordHeaderSize + len(key) + valueLen
-	if cap(b)-n < size {
-		b = append(b, make([]byte, size)...)
-	} else {
-		b = b[:n+size]
-	}
-	h := b[n : n+abi.RecordHeaderSize]
-	kl, vl, u := uint32(len(key)), uint32(valueLen), uint64(ts)
+// putRecord writes a record with a valueLen-byte value at b[0:], which is
+// exactly the record's size, and returns the value's bytes (not written).
+// It is emitRecord's and reserveRecord's slow path; their fast paths have
+// the same code inline.
+func putRecord(b []byte, tag uint8, key []byte, valueLen int, ts int64) []byte {
+	h := (*[abi.RecordHeaderSize]byte)(b)
 	h[0], h[1] = byte(abi.KindRecord), tag
-	h[2], h[3], h[4], h[5] = byte(kl), byte(kl>>8), byte(kl>>16), byte(kl>>24)
-	h[6], h[7], h[8], h[9] = byte(vl), byte(vl>>8), byte(vl>>16), byte(vl>>24)
-	h[10], h[11], h[12], h[13] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
-	h[14], h[15], h[16], h[17] = byte(u>>32), byte(u>>40), byte(u>>48), byte(u>>56)
-	at := n + abi.RecordHeaderSize + copy(b[n+abi.RecordHeaderSize:], key)
-	return b, at
-}
-
-func le32(b []byte) uint32 {
-	_ = b[3]
-	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
-}
-
-func le64(b []byte) uint64 {
-	_ = b[7]
-	return uint64(le32(b)) | uint64(le32(b[4:]))<<32
+	binary.LittleEndian.PutUint32(h[2:], uint32(len(key)))
+	binary.LittleEndian.PutUint32(h[6:], uint32(valueLen))
+	binary.LittleEndian.PutUint64(h[10:], uint64(ts))
+	copy(b[abi.RecordHeaderSize:], key)
+	return b[abi.RecordHeaderSize+len(key):]
 }
 
 // close handles weir_close.
@@ -285,7 +292,10 @@ func (in *instance) beginCall(p phase) {
 	in.phase = p
 	in.callErr = nil
 	in.wmKnown = false
-	in.out = in.out[:0]
+	in.outN, in.outLimit = 0, 0
+	if p == phaseProcess && len(in.out) >= flushThreshold {
+		in.outLimit = flushThreshold
+	}
 	c := &in.ctx
 	c.key, c.hasKey, c.ts = nil, false, NoTimestamp
 }
@@ -298,9 +308,13 @@ func (in *instance) endCall(st *abi.Status, next, onFailure phase) {
 		*st = in.failf(abi.StatusPanic, "%v\n%s", v, stackExcerpt(debug.Stack()))
 	}
 	in.phase = next
+	in.outLimit = 0
 	if *st != abi.StatusOK {
 		in.phase = onFailure
-		in.out = in.out[:0]
+		in.outN = 0
+	}
+	if len(in.out) > maxKeptBuffer {
+		in.out = nil // grown for a huge record
 	}
 	// Keep no references into the host's batch between calls.
 	in.ctx.key = nil
@@ -346,63 +360,105 @@ func stackExcerpt(stack []byte) string {
 	return strings.Join(lines, "\n")
 }
 
-// emitRecord appends a record to the output.
+// emitRecord appends a record to the output. The common case (during
+// weir_process, the record fits before the flush threshold) is one
+// comparison, five stores for the header and the two copies, written out
+// here rather than in a helper because in Wasm the call would cost as much
+// as the rest; makeRoom and putRecord handle everything else.
 func (in *instance) emitRecord(tag uint8, key, value []byte, ts int64) {
-	if in.prepareEmit(len(key), len(value)) {
-		var at int
-		in.out, at = appendRecord(in.out, tag, key, len(value), ts)
-		copy(in.out[at:], value)
+	n := in.outN
+	end := n + abi.RecordHeaderSize + len(key) + len(value)
+	if end <= in.outLimit {
+		b := in.out[n:end]
+		h := (*[abi.RecordHeaderSize]byte)(b)
+		h[0], h[1] = byte(abi.KindRecord), tag
+		binary.LittleEndian.PutUint32(h[2:], uint32(len(key)))
+		binary.LittleEndian.PutUint32(h[6:], uint32(len(value)))
+		binary.LittleEndian.PutUint64(h[10:], uint64(ts))
+		copy(b[abi.RecordHeaderSize:], key)
+		copy(b[abi.RecordHeaderSize+len(key):], value)
+		in.outN = end
+		return
+	}
+	if n = in.makeRoom(len(key), len(value)); n >= 0 {
+		end = n + abi.RecordHeaderSize + len(key) + len(value)
+		copy(putRecord(in.out[n:end], tag, key, len(value), ts), value)
+		in.outN = end
 	}
 }
 
 // reserveRecord appends a record with an n-byte value to the output and
 // returns the value's bytes, zeroed, for the caller to fill. They stay valid
-// until the next emit, which may hand the buffer to the host.
+// until the next emit, which may hand the buffer to the host. Its fast path
+// is emitRecord's.
 func (in *instance) reserveRecord(tag uint8, key []byte, n int, ts int64) []byte {
+	at := in.outN
+	end := at + abi.RecordHeaderSize + len(key) + n
+	if end <= in.outLimit && n >= 0 {
+		b := in.out[at:end:end]
+		h := (*[abi.RecordHeaderSize]byte)(b)
+		h[0], h[1] = byte(abi.KindRecord), tag
+		binary.LittleEndian.PutUint32(h[2:], uint32(len(key)))
+		binary.LittleEndian.PutUint32(h[6:], uint32(n))
+		binary.LittleEndian.PutUint64(h[10:], uint64(ts))
+		copy(b[abi.RecordHeaderSize:], key)
+		v := b[abi.RecordHeaderSize+len(key):]
+		clear(v)
+		in.outN = end
+		return v
+	}
 	if n < 0 {
 		in.misuse(fmt.Errorf("sdk: EmitReserve: negative value length %d", n))
 		return nil
 	}
-	if !in.prepareEmit(len(key), n) {
+	if at = in.makeRoom(len(key), n); at < 0 {
 		return nil
 	}
-	var at int
-	in.out, at = appendRecord(in.out, tag, key, n, ts)
-	v := in.out[at : at+n : at+n]
+	end = at + abi.RecordHeaderSize + len(key) + n
+	v := putRecord(in.out[at:end:end], tag, key, n, ts)
 	clear(v)
+	in.outN = end
 	return v
 }
 
-// prepareEmit checks that a record may be emitted now and makes room for it,
-// handing the buffered output to the host first if the record would take it
-// past flushThreshold.
-func (in *instance) prepareEmit(keyLen, valueLen int) bool {
+// makeRoom is the slow path of emitting a record with the given key and
+// value lengths: it checks that a record may be emitted now, hands the
+// buffered output to the host first if the record would take it past
+// flushThreshold, makes the buffer big enough, and returns the offset at
+// which to write the record (-1 if it may not be emitted: the call fails).
+func (in *instance) makeRoom(keyLen, valueLen int) int {
 	if in.phase != phaseProcess {
 		in.misuse(fmt.Errorf("sdk: records can only be emitted while processing events (Process, OnTimer, OnWatermark, OnEndOfInput), not %s", in.phase))
-		return false
+		return -1
 	}
 	if keyLen > abi.MaxFieldLen || valueLen > abi.MaxFieldLen {
 		in.misuse(fmt.Errorf("sdk: emitted record too large (key %d bytes, value %d bytes; at most %d each)", keyLen, valueLen, abi.MaxFieldLen))
-		return false
+		return -1
 	}
-	if len(in.out) > 0 && len(in.out)+abi.EncodedSize(keyLen, valueLen) > flushThreshold {
+	size := abi.EncodedSize(keyLen, valueLen)
+	if in.outN > 0 && in.outN+size > flushThreshold {
 		in.flush()
 	}
-	if in.out == nil {
-		in.out = make([]byte, 0, flushThreshold+flushThreshold/4)
+	if need := in.outN + size; need > len(in.out) {
+		// The first record, or one larger than the threshold (it goes to
+		// the host alone: the next record flushes it).
+		b := make([]byte, max(need, flushThreshold))
+		copy(b, in.out[:in.outN])
+		in.out = b
 	}
-	return true
+	in.outLimit = flushThreshold
+	return in.outN
 }
 
 // flush hands the buffered output to the host.
 func (in *instance) flush() {
-	if len(in.out) == 0 {
+	if in.outN == 0 {
 		return
 	}
-	if e := in.h.emit(in.out); e != 0 {
+	if e := in.h.emit(in.out[:in.outN]); e != 0 {
 		in.misuse(fmt.Errorf("sdk: emit: %w", abi.Errno(e)))
 	}
-	in.out = in.out[:0]
+	in.outN = 0
 }
 
 // watermark returns the operator's watermark, asking the host once per call
@@ -412,6 +468,29 @@ func (in *instance) watermark() int64 {
 		in.wm, in.wmKnown = in.h.watermark(), true
 	}
 	return in.wm
+}
+
+// stateGet, statePut and stateDelete are the host calls of state handles,
+// made directly on the imports in the Wasm build.
+func (in *instance) stateGet(id int32, key, sub, out []byte) int32 {
+	if wasmBuild && in.direct {
+		return importStateGet(id, key, sub, out)
+	}
+	return in.h.stateGet(id, key, sub, out)
+}
+
+func (in *instance) statePut(id int32, key, sub, value []byte) int32 {
+	if wasmBuild && in.direct {
+		return importStatePut(id, key, sub, value)
+	}
+	return in.h.statePut(id, key, sub, value)
+}
+
+func (in *instance) stateDelete(id int32, key, sub []byte) int32 {
+	if wasmBuild && in.direct {
+		return importStateDelete(id, key, sub)
+	}
+	return in.h.stateDelete(id, key, sub)
 }
 
 // ErrNoKey is returned by keyed state and timer calls made where there is no

@@ -1,10 +1,13 @@
 package sdk
 
 import (
+	"encoding/binary"
 	"fmt"
+	"unsafe"
 
 	"github.com/weirstream/weir/abi"
 	"github.com/weirstream/weir/sdk/codec"
+	"github.com/weirstream/weir/sdk/internal/fixed"
 )
 
 // Keyed state lives in the host, scoped by operator, state name and key:
@@ -39,7 +42,46 @@ func register(ctx *Context, name string, kind abi.StateKind) (stateRef, error) {
 	if n < 0 {
 		return stateRef{}, fmt.Errorf("sdk: register %s state %q: %w", kind, name, abi.Errno(n))
 	}
+	if len(in.getBuf) == 0 {
+		// Allocated here rather than on first use, so that the fast paths
+		// of Get need not check.
+		in.getBuf = make([]byte, initialGetBuf)
+	}
 	return stateRef{in: in, id: n, name: name, kind: kind}, nil
+}
+
+// fixedLayout returns the layout of c if it is one of package codec's
+// fixed-width number codecs for a T of that width, or the zero Layout.
+func fixedLayout[T any](c codec.Codec[T]) fixed.Layout {
+	f, ok := c.(fixed.Codec)
+	if !ok {
+		return fixed.Layout{}
+	}
+	l := f.FixedLayout(fixed.Token{})
+	var zero T
+	if (l.Width != 4 && l.Width != 8) || uintptr(l.Width) != unsafe.Sizeof(zero) {
+		return fixed.Layout{} // e.g. codec.Int for an int of 4 bytes
+	}
+	return l
+}
+
+// bitsOf returns the bits of *v, a number of width bytes (fixedLayout
+// guarantees it).
+func bitsOf[T any](v *T, width uint8) uint64 {
+	if width == 8 {
+		return *(*uint64)(unsafe.Pointer(v))
+	}
+	return uint64(*(*uint32)(unsafe.Pointer(v)))
+}
+
+// fromBits is the inverse of bitsOf.
+func fromBits[T any](u uint64, width uint8) (v T) {
+	if width == 8 {
+		*(*uint64)(unsafe.Pointer(&v)) = u
+	} else {
+		*(*uint32)(unsafe.Pointer(&v)) = uint32(u)
+	}
+	return v
 }
 
 // check returns an error if the state cannot be used now.
@@ -68,18 +110,15 @@ func (s *stateRef) result(op string, n int32) error {
 // value fits).
 func (s *stateRef) get(sub []byte) (value []byte, ok bool, err error) {
 	in := s.in
-	if cap(in.getBuf) == 0 {
-		in.getBuf = make([]byte, initialGetBuf)
-	}
-	buf := in.getBuf[:cap(in.getBuf)]
-	n := in.h.stateGet(s.id, in.ctx.key, sub, buf)
+	buf := in.getBuf
+	n := in.stateGet(s.id, in.ctx.key, sub, buf)
 	if n >= 0 && int(n) > len(buf) {
 		buf = make([]byte, n)
 		if n <= maxKeptBuffer {
 			in.getBuf = buf
 		}
 		want := n
-		n = in.h.stateGet(s.id, in.ctx.key, sub, buf)
+		n = in.stateGet(s.id, in.ctx.key, sub, buf)
 		if n > want {
 			return nil, false, s.fail("get", fmt.Errorf("value grew from %d to %d bytes between two calls", want, n))
 		}
@@ -96,7 +135,7 @@ func (s *stateRef) get(sub []byte) (value []byte, ok bool, err error) {
 // exists reports whether a cell of the current key exists without copying
 // its value (an out capacity of 0 only asks for the length).
 func (s *stateRef) exists(sub []byte) (bool, error) {
-	n := s.in.h.stateGet(s.id, s.in.ctx.key, sub, nil)
+	n := s.in.stateGet(s.id, s.in.ctx.key, sub, nil)
 	switch {
 	case n == int32(abi.ErrNotFound):
 		return false, nil
@@ -142,10 +181,19 @@ func (s *stateRef) release(buf []byte) {
 	}
 }
 
-// encode encodes v with c into the instance's value writer (key selects
-// the sub-key writer instead). The result is valid until the next encode
-// with the same writer.
-func encode[T any](in *instance, key bool, c codec.Codec[T], v T) ([]byte, error) {
+// encode encodes v with c, whose layout is fx, into the instance's value
+// buffers (key selects the sub-key buffers instead). The result is valid
+// until the next encode with the same buffers. Fixed-width numbers are
+// encoded inline, without a call through the Codec interface.
+func encode[T any](in *instance, key bool, fx fixed.Layout, c codec.Codec[T], v T) ([]byte, error) {
+	if fx.Width != 0 {
+		b := in.num[:fx.Width]
+		if key {
+			b = in.knum[:fx.Width]
+		}
+		fx.Put(b, fx.Encode(bitsOf(&v, fx.Width)))
+		return b, nil
+	}
 	w, back := &in.w, &in.wbuf
 	if key {
 		w, back = &in.kw, &in.kwbuf
@@ -162,8 +210,13 @@ func encode[T any](in *instance, key bool, c codec.Codec[T], v T) ([]byte, error
 	return b, nil
 }
 
-// decode decodes b, which must hold exactly one value, with c.
-func decode[T any](in *instance, c codec.Codec[T], b []byte) (T, error) {
+// decode decodes b, which must hold exactly one value, with c, whose
+// layout is fx (inline for fixed-width numbers of the right size; a wrong
+// size is reported by c).
+func decode[T any](in *instance, fx fixed.Layout, c codec.Codec[T], b []byte) (T, error) {
+	if fx.Width != 0 && len(b) == int(fx.Width) {
+		return fromBits[T](fx.Decode(fx.Get(b)), fx.Width), nil
+	}
 	in.r.Reset(b)
 	v := c.Decode(&in.r)
 	err := in.r.Finish()
@@ -177,8 +230,12 @@ func decode[T any](in *instance, c codec.Codec[T], b []byte) (T, error) {
 
 // ValueState holds one value of type T per key.
 type ValueState[T any] struct {
-	s stateRef
-	c codec.Codec[T]
+	s  stateRef
+	c  codec.Codec[T]
+	fx fixed.Layout // c's layout if it is a fixed-width number codec
+	// int64Bits: fx is an 8-byte integer layout (Int64, Uint64, Int,
+	// Uint), whose Get and Set take the hot path.
+	int64Bits bool
 }
 
 // NewValueState declares value state name with codec c. Call it in Open.
@@ -187,7 +244,8 @@ func NewValueState[T any](ctx *Context, name string, c codec.Codec[T]) (*ValueSt
 	if err != nil {
 		return nil, err
 	}
-	return &ValueState[T]{s: s, c: c}, nil
+	fx := fixedLayout(c)
+	return &ValueState[T]{s: s, c: c, fx: fx, int64Bits: fx.Width == 8 && !fx.Float}, nil
 }
 
 // Name is the state's name.
@@ -196,6 +254,32 @@ func (v *ValueState[T]) Name() string { return v.s.name }
 // Get returns the current key's value; ok is false (and value the zero T)
 // when there is none.
 func (v *ValueState[T]) Get() (value T, ok bool, err error) {
+	in := v.s.in
+	if !v.int64Bits || !in.ctx.hasKey || (wasmBuild && !in.direct) {
+		return v.get()
+	}
+	// The hot path of ValueState[int64] (and uint64, int, uint): one host
+	// call and an inline decode; in the Wasm build the call goes straight
+	// to the import. Anything unusual (an error, a value of the wrong
+	// size) is reported by the general path.
+	var n int32
+	if wasmBuild {
+		n = importStateGet(v.s.id, in.ctx.key, nil, in.getBuf)
+	} else {
+		n = in.h.stateGet(v.s.id, in.ctx.key, nil, in.getBuf)
+	}
+	if n == 8 {
+		u := binary.BigEndian.Uint64(in.getBuf) ^ v.fx.Flip
+		return *(*T)(unsafe.Pointer(&u)), true, nil
+	}
+	if n == int32(abi.ErrNotFound) {
+		return value, false, nil
+	}
+	return v.get()
+}
+
+// get is Get for any codec.
+func (v *ValueState[T]) get() (value T, ok bool, err error) {
 	if err = v.s.check("get"); err != nil {
 		return value, false, err
 	}
@@ -203,7 +287,7 @@ func (v *ValueState[T]) Get() (value T, ok bool, err error) {
 	if !ok || err != nil {
 		return value, false, err
 	}
-	if value, err = decode(v.s.in, v.c, b); err != nil {
+	if value, err = decode(v.s.in, v.fx, v.c, b); err != nil {
 		return value, false, v.s.fail("decode", err)
 	}
 	return value, true, nil
@@ -219,14 +303,35 @@ func (v *ValueState[T]) Exists() (bool, error) {
 
 // Set stores value for the current key.
 func (v *ValueState[T]) Set(value T) error {
+	in := v.s.in
+	if !v.int64Bits || !in.ctx.hasKey || (wasmBuild && !in.direct) {
+		return v.set(value)
+	}
+	// The hot path, as in Get.
+	binary.BigEndian.PutUint64(in.num[:], *(*uint64)(unsafe.Pointer(&value))^v.fx.Flip)
+	var n int32
+	if wasmBuild {
+		n = importStatePut(v.s.id, in.ctx.key, nil, in.num[:])
+	} else {
+		n = in.h.statePut(v.s.id, in.ctx.key, nil, in.num[:])
+	}
+	if n < 0 {
+		return v.s.fail("set", abi.Errno(n))
+	}
+	return nil
+}
+
+// set is Set for any codec.
+func (v *ValueState[T]) set(value T) error {
 	if err := v.s.check("set"); err != nil {
 		return err
 	}
-	b, err := encode(v.s.in, false, v.c, value)
+	in := v.s.in
+	b, err := encode(in, false, v.fx, v.c, value)
 	if err != nil {
 		return v.s.fail("encode", err)
 	}
-	return v.s.result("set", v.s.in.h.statePut(v.s.id, v.s.in.ctx.key, nil, b))
+	return v.s.result("set", in.statePut(v.s.id, in.ctx.key, nil, b))
 }
 
 // Clear deletes the current key's value.
@@ -234,16 +339,17 @@ func (v *ValueState[T]) Clear() error {
 	if err := v.s.check("clear"); err != nil {
 		return err
 	}
-	return v.s.result("clear", v.s.in.h.stateDelete(v.s.id, v.s.in.ctx.key, nil))
+	return v.s.result("clear", v.s.in.stateDelete(v.s.id, v.s.in.ctx.key, nil))
 }
 
 // MapState holds a map from K to V per key. Range visits entries in the byte
 // order of their encoded map keys, which for the numeric codecs of package
 // codec is numeric order.
 type MapState[K, V any] struct {
-	s  stateRef
-	kc codec.Codec[K]
-	vc codec.Codec[V]
+	s        stateRef
+	kc       codec.Codec[K]
+	vc       codec.Codec[V]
+	kfx, vfx fixed.Layout // layouts of kc and vc (see fixedLayout)
 }
 
 // NewMapState declares map state name with codecs for map keys and values.
@@ -253,7 +359,7 @@ func NewMapState[K, V any](ctx *Context, name string, keys codec.Codec[K], value
 	if err != nil {
 		return nil, err
 	}
-	return &MapState[K, V]{s: s, kc: keys, vc: values}, nil
+	return &MapState[K, V]{s: s, kc: keys, vc: values, kfx: fixedLayout(keys), vfx: fixedLayout(values)}, nil
 }
 
 // Name is the state's name.
@@ -263,7 +369,7 @@ func (m *MapState[K, V]) subKey(op string, k K) ([]byte, error) {
 	if err := m.s.check(op); err != nil {
 		return nil, err
 	}
-	sub, err := encode(m.s.in, true, m.kc, k)
+	sub, err := encode(m.s.in, true, m.kfx, m.kc, k)
 	if err != nil {
 		return nil, m.s.fail("encode map key", err)
 	}
@@ -281,7 +387,7 @@ func (m *MapState[K, V]) Get(k K) (value V, ok bool, err error) {
 	if !ok || err != nil {
 		return value, false, err
 	}
-	if value, err = decode(m.s.in, m.vc, b); err != nil {
+	if value, err = decode(m.s.in, m.vfx, m.vc, b); err != nil {
 		return value, false, m.s.fail("decode", err)
 	}
 	return value, true, nil
@@ -303,11 +409,11 @@ func (m *MapState[K, V]) Put(k K, value V) error {
 	if err != nil {
 		return err
 	}
-	b, err := encode(m.s.in, false, m.vc, value)
+	b, err := encode(m.s.in, false, m.vfx, m.vc, value)
 	if err != nil {
 		return m.s.fail("encode", err)
 	}
-	return m.s.result("put", m.s.in.h.statePut(m.s.id, m.s.in.ctx.key, sub, b))
+	return m.s.result("put", m.s.in.statePut(m.s.id, m.s.in.ctx.key, sub, b))
 }
 
 // Delete removes map key k for the current key (no error if absent).
@@ -316,7 +422,7 @@ func (m *MapState[K, V]) Delete(k K) error {
 	if err != nil {
 		return err
 	}
-	return m.s.result("delete", m.s.in.h.stateDelete(m.s.id, m.s.in.ctx.key, sub))
+	return m.s.result("delete", m.s.in.stateDelete(m.s.id, m.s.in.ctx.key, sub))
 }
 
 // Range calls fn for every entry of the current key in ascending order of
@@ -338,11 +444,11 @@ func (m *MapState[K, V]) Range(fn func(k K, v V) error) error {
 		if !ok {
 			break
 		}
-		k, err := decode(m.s.in, m.kc, sub)
+		k, err := decode(m.s.in, m.kfx, m.kc, sub)
 		if err != nil {
 			return m.s.fail("decode map key", err)
 		}
-		v, err := decode(m.s.in, m.vc, val)
+		v, err := decode(m.s.in, m.vfx, m.vc, val)
 		if err != nil {
 			return m.s.fail("decode", err)
 		}
@@ -366,8 +472,9 @@ func (m *MapState[K, V]) Clear() error {
 
 // ListState holds a list of T per key, in append order.
 type ListState[T any] struct {
-	s stateRef
-	c codec.Codec[T]
+	s  stateRef
+	c  codec.Codec[T]
+	fx fixed.Layout // c's layout (see fixedLayout)
 }
 
 // NewListState declares list state name with codec c. Call it in Open.
@@ -376,7 +483,7 @@ func NewListState[T any](ctx *Context, name string, c codec.Codec[T]) (*ListStat
 	if err != nil {
 		return nil, err
 	}
-	return &ListState[T]{s: s, c: c}, nil
+	return &ListState[T]{s: s, c: c, fx: fixedLayout(c)}, nil
 }
 
 // Name is the state's name.
@@ -387,7 +494,7 @@ func (l *ListState[T]) Append(value T) error {
 	if err := l.s.check("append"); err != nil {
 		return err
 	}
-	b, err := encode(l.s.in, false, l.c, value)
+	b, err := encode(l.s.in, false, l.fx, l.c, value)
 	if err != nil {
 		return l.s.fail("encode", err)
 	}
@@ -412,7 +519,7 @@ func (l *ListState[T]) Range(fn func(v T) error) error {
 		if !ok {
 			break
 		}
-		v, err := decode(l.s.in, l.c, val)
+		v, err := decode(l.s.in, l.fx, l.c, val)
 		if err != nil {
 			return l.s.fail("decode", err)
 		}

@@ -26,6 +26,7 @@ var wasm struct {
 func wasmInstance() *instance {
 	if wasm.in == nil {
 		wasm.in = newInstance(wasmHost{})
+		wasm.in.direct = true
 	}
 	return wasm.in
 }
@@ -138,6 +139,25 @@ func hostWatermark() int64
 //go:wasmimport weir processing_time
 func hostProcessingTime() int64
 
+// wasmBuild reports that this is the Wasm build: the instance of the
+// exports calls the state imports directly (instance.direct).
+const wasmBuild = true
+
+// importStateGet, importStatePut and importStateDelete call the imports
+// with slices; they are inlined into their callers, so that a state access
+// costs one Go call (the import's wrapper) besides the host's work.
+func importStateGet(id int32, key, sub, out []byte) int32 {
+	return hostStateGet(id, unsafe.SliceData(key), uint32(len(key)), unsafe.SliceData(sub), uint32(len(sub)), unsafe.SliceData(out), uint32(len(out)))
+}
+
+func importStatePut(id int32, key, sub, value []byte) int32 {
+	return hostStatePut(id, unsafe.SliceData(key), uint32(len(key)), unsafe.SliceData(sub), uint32(len(sub)), unsafe.SliceData(value), uint32(len(value)))
+}
+
+func importStateDelete(id int32, key, sub []byte) int32 {
+	return hostStateDelete(id, unsafe.SliceData(key), uint32(len(key)), unsafe.SliceData(sub), uint32(len(sub)))
+}
+
 // wasmHost implements host with the imports.
 type wasmHost struct{}
 
@@ -152,15 +172,15 @@ func (wasmHost) stateRegister(name string, kind abi.StateKind) int32 {
 }
 
 func (wasmHost) stateGet(id int32, key, sub, out []byte) int32 {
-	return hostStateGet(id, ptr(key), uint32(len(key)), ptr(sub), uint32(len(sub)), ptr(out), uint32(len(out)))
+	return importStateGet(id, key, sub, out)
 }
 
 func (wasmHost) statePut(id int32, key, sub, value []byte) int32 {
-	return hostStatePut(id, ptr(key), uint32(len(key)), ptr(sub), uint32(len(sub)), ptr(value), uint32(len(value)))
+	return importStatePut(id, key, sub, value)
 }
 
 func (wasmHost) stateDelete(id int32, key, sub []byte) int32 {
-	return hostStateDelete(id, ptr(key), uint32(len(key)), ptr(sub), uint32(len(sub)))
+	return importStateDelete(id, key, sub)
 }
 
 func (wasmHost) stateAppend(id int32, key, value []byte) int32 {

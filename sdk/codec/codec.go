@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/weirstream/weir/sdk/internal/fixed"
 )
 
 // Codec encodes and decodes values of type T.
@@ -268,4 +270,20 @@ func (c sliceCodec[T]) Decode(r *Reader) []T {
 		return nil
 	}
 	return out
+}
+
+// The fixed-width number codecs declare their encoding, so that the SDK's
+// state handles can encode and decode them inline (sdk/internal/fixed).
+
+func (int64Codec) FixedLayout(fixed.Token) fixed.Layout  { return fixed.Layout{Width: 8, Flip: 1 << 63} }
+func (intCodec) FixedLayout(fixed.Token) fixed.Layout    { return fixed.Layout{Width: 8, Flip: 1 << 63} }
+func (uint64Codec) FixedLayout(fixed.Token) fixed.Layout { return fixed.Layout{Width: 8} }
+func (uintCodec) FixedLayout(fixed.Token) fixed.Layout   { return fixed.Layout{Width: 8} }
+func (float64Codec) FixedLayout(fixed.Token) fixed.Layout {
+	return fixed.Layout{Width: 8, Float: true}
+}
+func (int32Codec) FixedLayout(fixed.Token) fixed.Layout  { return fixed.Layout{Width: 4, Flip: 1 << 31} }
+func (uint32Codec) FixedLayout(fixed.Token) fixed.Layout { return fixed.Layout{Width: 4} }
+func (float32Codec) FixedLayout(fixed.Token) fixed.Layout {
+	return fixed.Layout{Width: 4, Float: true}
 }

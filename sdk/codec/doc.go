@@ -27,5 +27,8 @@
 // format, or use a new state name).
 //
 // This package knows nothing about the SDK, the host or the ABI: it is plain
-// Go and may be used by tests and tools.
+// Go and may be used by tests and tools. Its fixed-width number codecs
+// declare their encoding to the SDK (sdk/internal/fixed), which then
+// encodes them inline on the per-record path instead of calling Encode and
+// Decode through the Codec interface; the bytes are the same.
 package codec

@@ -142,13 +142,17 @@ func (r *Reader) Fail(err error) {
 // Finish returns the recorded error, or ErrTrailingBytes if unread bytes
 // remain.
 func (r *Reader) Finish() error {
+	if r.err == nil && len(r.buf) == 0 {
+		return nil
+	}
+	return r.finishFailed()
+}
+
+func (r *Reader) finishFailed() error {
 	if r.err != nil {
 		return r.err
 	}
-	if len(r.buf) != 0 {
-		return fmt.Errorf("%w (%d bytes)", ErrTrailingBytes, len(r.buf))
-	}
-	return nil
+	return fmt.Errorf("%w (%d bytes)", ErrTrailingBytes, len(r.buf))
 }
 
 func (r *Reader) next(n int, what string) []byte {
@@ -176,6 +180,34 @@ func (r *Reader) Uint64() uint64 { return r.uint64("uint64") }
 // Uint32 reads a value written by Writer.Uint32.
 func (r *Reader) Uint32() uint32 { return r.uint32("uint32") }
 
+// uint64 reads 8 bytes, big endian. The exported readers inline it, and it
+// does the whole read itself (the failure path aside), so that a field
+// costs one call in Wasm.
+func (r *Reader) uint64(what string) uint64 {
+	if b := r.buf; len(b) >= 8 && r.err == nil {
+		r.buf = b[8:]
+		return binary.BigEndian.Uint64(b)
+	}
+	return r.short(8, what)
+}
+
+// uint32 reads 4 bytes, big endian (see uint64).
+func (r *Reader) uint32(what string) uint32 {
+	if b := r.buf; len(b) >= 4 && r.err == nil {
+		r.buf = b[4:]
+		return binary.BigEndian.Uint32(b)
+	}
+	return uint32(r.short(4, what))
+}
+
+// short records the failure of a fixed-width read of n bytes and returns
+// the encoding that decodes to zero (the sign bit set for an n-byte number,
+// so Int64, Float64 and the like read 0).
+func (r *Reader) short(n int, what string) uint64 {
+	r.next(n, what)
+	return 1 << (8*n - 1)
+}
+
 // Uint8 reads one byte.
 func (r *Reader) Uint8() uint8 {
 	b := r.next(1, "uint8")
@@ -183,22 +215,6 @@ func (r *Reader) Uint8() uint8 {
 		return 0
 	}
 	return b[0]
-}
-
-func (r *Reader) uint64(what string) uint64 {
-	b := r.next(8, what)
-	if b == nil {
-		return 1 << 63 // decodes to 0 for Int64, Float64 and the like
-	}
-	return binary.BigEndian.Uint64(b)
-}
-
-func (r *Reader) uint32(what string) uint32 {
-	b := r.next(4, what)
-	if b == nil {
-		return 1 << 31
-	}
-	return binary.BigEndian.Uint32(b)
 }
 
 // Float64 reads a value written by Writer.Float64.
