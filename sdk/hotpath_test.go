@@ -266,11 +266,10 @@ func init() {
 	sdk.Export("emit", func() sdk.Operator { return emitOp{} })
 }
 
-// TestEmitEncoding emits keys and values of every length around the inline
-// copies' cases (0 to 20 bytes) through each emit method and compares the
-// output with abi.AppendRecord's. Reserved values must come back zeroed
-// even where the buffer held other bytes before (a batch that filled it
-// earlier).
+// TestEmitEncoding emits keys and values of 0 to 20 bytes through each emit
+// method and compares the output with abi.AppendRecord's. Reserved values
+// must come back zeroed even where the buffer held other bytes before (a
+// batch that filled it earlier).
 func TestEmitEncoding(t *testing.T) {
 	nat := openNative(t, nil, "emit", "")
 	// Dirty the output buffer with 0xff-ish bytes first.

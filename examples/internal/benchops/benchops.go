@@ -41,7 +41,7 @@ const ValueSize = 100
 
 type upper struct{}
 
-func (upper) Process(ctx *sdk.Context, r sdk.Record) error {
+func (*upper) Process(ctx *sdk.Context, r sdk.Record) error {
 	out := ctx.EmitReserve(r.Key, len(r.Value))
 	for i, c := range r.Value {
 		if 'a' <= c && c <= 'z' {
@@ -54,7 +54,7 @@ func (upper) Process(ctx *sdk.Context, r sdk.Record) error {
 
 type rekey struct{}
 
-func (rekey) Process(ctx *sdk.Context, r sdk.Record) error {
+func (*rekey) Process(ctx *sdk.Context, r sdk.Record) error {
 	k := r.Value
 	if len(k) > 8 {
 		k = k[:8]
@@ -84,8 +84,8 @@ func (k *keyedCount) Process(ctx *sdk.Context, r sdk.Record) error {
 }
 
 func init() {
-	sdk.Export(Map, func() sdk.Operator { return upper{} })
-	sdk.Export(Rekey, func() sdk.Operator { return rekey{} })
+	sdk.Export(Map, func() sdk.Operator { return &upper{} })
+	sdk.Export(Rekey, func() sdk.Operator { return &rekey{} })
 	sdk.Export(KeyedCount, func() sdk.Operator { return &keyedCount{} }, sdk.Keyed())
 }
 
