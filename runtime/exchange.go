@@ -56,9 +56,8 @@ func (g *gate) recycle(e envelope) {
 // channelWriter is the producer's view of one channel: the batch being
 // filled and flush bookkeeping.
 type channelWriter struct {
-	c       *channel
-	buf     []byte // nil when no buffer is held
-	records int    // records in buf
+	c   *channel
+	buf []byte // nil when no buffer is held
 }
 
 // outputWriter is the end of a task's chain: it routes the records of each
@@ -115,7 +114,6 @@ func (o *outputWriter) flush(w *channelWriter) {
 	}
 	w.c.gate.inbox <- envelope{ch: w.c.idx, buf: w.buf}
 	w.buf = nil
-	w.records = 0
 }
 
 func (o *outputWriter) markPending() {
@@ -157,7 +155,6 @@ func (o *outputWriter) appendRecord(w *channelWriter, raw []byte) error {
 	n := len(w.buf)
 	w.buf = append(w.buf, raw...)
 	w.buf[n+1] = abi.TagMain
-	w.records++
 	if len(w.buf) >= o.batchBytes {
 		o.flush(w)
 	} else {
@@ -167,16 +164,20 @@ func (o *outputWriter) appendRecord(w *channelWriter, raw []byte) error {
 }
 
 // route partitions the records of a records-only batch into the channels of
-// the edges that read their tag.
+// the edges that read their tag, counting them for the metrics in the same
+// pass.
 func (o *outputWriter) route(batch []byte) error {
 	d := abi.NewDecoder(batch)
 	var e abi.Event
+	var n int64
+	defer func() { o.metrics.recordsOut.Add(n) }()
 	for d.More() {
 		off := d.Offset()
 		if err := d.Next(&e); err != nil {
 			return err
 		}
 		raw := batch[off:d.Offset()]
+		n++
 		routed := false
 		for _, edge := range o.edges {
 			if edge.tag != e.Tag {

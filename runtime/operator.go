@@ -250,8 +250,6 @@ func (o *outputWriter) finish() error {
 }
 func (o *outputWriter) close() error { return nil }
 func (o *outputWriter) records(_ int, batch []byte) error {
-	n := countRecords(batch)
-	o.metrics.recordsOut.Add(n)
 	o.metrics.bytesOut.Add(int64(len(batch)))
 	return o.route(batch)
 }

@@ -94,8 +94,11 @@ nodes:
 				if env.col.fin["out"] != p {
 					t.Fatalf("Finish called %d times, want %d", env.col.fin["out"], p)
 				}
-				var srcIn, sinkOut int64
+				var srcIn, sinkOut, splitOut int64
 				for _, s := range job.Stats() {
+					if s.Nodes[len(s.Nodes)-1] == "split" {
+						splitOut += s.RecordsOut // counted by the output partitioner
+					}
 					if !s.Finished {
 						t.Errorf("task %s not finished", s.Task)
 					}
@@ -106,8 +109,9 @@ nodes:
 						sinkOut += s.RecordsOut
 					}
 				}
-				if srcIn != int64(len(input)) || sinkOut != int64(len(wantWordCounts(input))) {
-					t.Fatalf("metrics: source in %d, sink out %d", srcIn, sinkOut)
+				words := int64(len(wantWordCounts(input)))
+				if srcIn != int64(len(input)) || sinkOut != words || splitOut != words {
+					t.Fatalf("metrics: source in %d, split out %d, sink out %d (want %d, %d, %d)", srcIn, splitOut, sinkOut, len(input), words, words)
 				}
 			})
 		}
