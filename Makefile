@@ -40,6 +40,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHostCalls$$' -fuzztime $(FUZZTIME) ./wasmhost
 	$(GO) test -run '^$$' -fuzz '^FuzzValidJSONObject$$' -fuzztime $(FUZZTIME) ./connectors
 
+# The MinIO server the S3 checkpoint-storage tests start: built once from the
+# Go module proxy at the version scripts/minio.sh pins (a few minutes), cached
+# under ~/.cache/weir/bin. Without it those tests fail saying so (WEIR_SKIP_S3=1 skips them).
+.PHONY: minio
+minio:
+	scripts/minio.sh
+
 bench: wasm
 	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./examples/bench/
 

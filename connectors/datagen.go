@@ -175,17 +175,18 @@ func (p *datagenPlan) sequenceTimestamp(idx uint64) int64 {
 }
 
 // datagenSource is one subtask of a datagen node: it generates the global
-// indices subtask, subtask+p, subtask+2p, ... below count.
+// indices i with i % parallelism == subtask below count, in ascending order,
+// except those a restored checkpoint says were generated already.
 type datagenSource struct {
 	plan *datagenPlan
 
-	clock  clock.Clock
-	next   uint64 // next global index
-	stride uint64
-	// left is the number of records this subtask still generates; unused
-	// when unbounded.
-	left      uint64
-	unbounded bool
+	clock clock.Clock
+	share share
+	// restored is set by Restore, which fixes share before Open.
+	restored bool
+	opened   bool
+	next     uint64 // next candidate global index, of this subtask's class
+	end      uint64 // count, or MaxUint64 when unbounded
 
 	// Rate limiting: emitted records since started, on the task clock.
 	started time.Time
@@ -194,23 +195,39 @@ type datagenSource struct {
 	kbuf, vbuf []byte
 }
 
+// skipBudget bounds the already-generated indices one Poll steps over after
+// a restore (most are jumped over in bulk; see indexSet.firstFree), so that
+// Poll returns to the task loop promptly even when a rescale left long
+// stretches to skip.
+const skipBudget = 1 << 16
+
 // Open positions the subtask at its first index and starts the rate clock.
 func (s *datagenSource) Open(_ context.Context, info runtime.TaskInfo) error {
 	subtask, p, err := checkTask(info)
 	if err != nil {
 		return fmt.Errorf("datagen source: %w", err)
 	}
+	if s.restored {
+		if s.share.sub != uint64(subtask) || s.share.par != uint64(p) {
+			return fmt.Errorf("datagen source node %q: Open as subtask %d of %d after Restore as subtask %d of %d", info.NodeID, subtask, p, s.share.sub, s.share.par)
+		}
+	} else {
+		s.share = newShare(indexSet{}, uint64(subtask), uint64(p))
+	}
 	s.clock = info.Clock
 	if s.clock == nil {
 		s.clock = clock.Real{}
 	}
-	s.next, s.stride = uint64(subtask), uint64(p)
-	s.unbounded = s.plan.count == 0
-	if !s.unbounded && s.plan.count > s.next {
-		s.left = (s.plan.count - s.next + s.stride - 1) / s.stride
+	s.next = s.share.start()
+	s.end = s.plan.count
+	if s.end == 0 {
+		s.end = math.MaxUint64
 	}
+	// The rate restarts here, also after a restore: records due while the
+	// job was down are not made up in a burst.
 	s.started = s.clock.Now()
 	s.emitted = 0
+	s.opened = true
 	return nil
 }
 
@@ -218,13 +235,22 @@ func (s *datagenSource) Open(_ context.Context, info runtime.TaskInfo) error {
 // those due by now, waiting (on the task clock, up to ctx's deadline) until
 // at least one is.
 func (s *datagenSource) Poll(ctx context.Context, w runtime.RecordWriter, maxRecords int) (bool, error) {
-	if !s.unbounded && s.left == 0 {
+	if !s.opened {
+		return false, errors.New("datagen source: Poll before Open")
+	}
+	// Step over restored indices first: there may be nothing left, and the
+	// rate must not be spent waiting for a record that will not come.
+	if s.next < s.share.high {
+		next, ok := s.share.skipDone(s.next, skipBudget)
+		s.next = next
+		if !ok {
+			return false, nil
+		}
+	}
+	if s.next >= s.end {
 		return true, nil
 	}
 	n := uint64(max(maxRecords, 1))
-	if !s.unbounded && n > s.left {
-		n = s.left
-	}
 	if s.plan.rate > 0 {
 		due, err := s.waitDue(ctx)
 		if due == 0 {
@@ -237,9 +263,17 @@ func (s *datagenSource) Poll(ctx context.Context, w runtime.RecordWriter, maxRec
 	if p.tsMode == tsProcessing {
 		ts = s.clock.Now().UnixMilli()
 	}
-	idx, stride := s.next, s.stride
+	idx, stride, end, high := s.next, s.share.par, s.end, s.share.high
 	key, value := s.kbuf[:0], p.fixedValue
-	for i := uint64(0); i < n; i++ {
+	written := uint64(0)
+	for written < n && idx < end {
+		if idx < high && s.share.isDone(idx) {
+			var ok bool
+			if idx, ok = s.share.skipDone(idx, skipBudget); !ok {
+				break
+			}
+			continue
+		}
 		if p.key != nil {
 			key = p.key.appendField(key[:0], idx)
 		}
@@ -252,15 +286,56 @@ func (s *datagenSource) Poll(ctx context.Context, w runtime.RecordWriter, maxRec
 		}
 		w.Write(key, value, ts)
 		idx += stride
+		written++
+	}
+	if idx < end && idx < high {
+		// Report done with the last records when only restored ones follow.
+		idx, _ = s.share.skipDone(idx, skipBudget)
 	}
 	s.kbuf = key
 	s.next = idx
-	s.emitted += n
-	if s.unbounded {
-		return false, nil
+	s.emitted += written
+	return idx >= end, nil
+}
+
+// Snapshot implements runtime.CheckpointedSource: the count, then the set
+// of indices generated so far over the node (see doc.go, "Checkpoint
+// formats").
+func (s *datagenSource) Snapshot() ([]byte, error) {
+	if !s.opened {
+		return nil, errors.New("datagen source: Snapshot before Open")
 	}
-	s.left -= n
-	return s.left == 0, nil
+	w := sourceSnapshot(snapKindDatagen, &s.share)
+	w.uvarint(s.plan.count)
+	set := s.share.produced(s.next)
+	set.encode(w)
+	return w.finish(), nil
+}
+
+// Restore implements runtime.CheckpointedSource. Every old snapshot must be
+// of a datagen node with the same count (the index space); seed, rate and
+// generators may change, since a position is an index, not a record.
+func (s *datagenSource) Restore(info runtime.TaskInfo, states [][]byte) error {
+	subtask, p, err := checkTask(info)
+	if err != nil {
+		return fmt.Errorf("datagen source: %w", err)
+	}
+	done, err := restoreSourceStates(states, snapKindDatagen, func(_ int, r *snapReader) error {
+		count := r.uvarint("count")
+		if r.err != nil {
+			return r.err
+		}
+		if count != s.plan.count {
+			return fmt.Errorf("count differs: the checkpoint was taken with count %d, the config has %d", count, s.plan.count)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("datagen source node %q subtask %d: restore: %w", info.NodeID, subtask, err)
+	}
+	s.share = newShare(done, uint64(subtask), uint64(p))
+	s.restored = true
+	return nil
 }
 
 // waitDue returns how many records are due at the clock's now, waiting for

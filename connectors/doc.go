@@ -3,11 +3,21 @@
 // to a runtime.Connectors under the names a job spec uses.
 //
 // The package knows only the runtime's connector contract (runtime.Source,
-// runtime.Sink, runtime.TaskInfo, runtime.DecodeConfig) and the abi record
-// encoding. It must not know job graphs, tasks, channels, state backends,
-// checkpoint storage or Wasm: a source writes records to a RecordWriter, a
-// sink reads records-only batches, and everything else is the runtime's.
-// Sources assign event timestamps; watermarks are the runtime's business.
+// runtime.Sink, runtime.CheckpointedSource, runtime.TwoPhaseSink,
+// runtime.TaskInfo, runtime.DecodeConfig) and the abi record encoding. It
+// must not know job graphs, tasks, channels, state backends, checkpoint
+// storage, the coordinator or Wasm: a source writes records to a
+// RecordWriter and hands out its position as opaque bytes, a sink reads
+// records-only batches and hands out its pending transactions as opaque
+// bytes; where those bytes are stored, and when a checkpoint completes, is
+// the runtime's business. Sources assign event timestamps; watermarks are
+// the runtime's business too.
+//
+// Guarantees: datagen and file are rewindable sources and the file sink is
+// exactly-once (two-phase commit tied to checkpoints), so a job from these
+// connectors has exactly-once output in its file sinks. print is
+// at-least-once: lines printed before a failure are printed again when the
+// job replays from its last checkpoint.
 //
 // Every config error names its field, as in
 //
@@ -84,6 +94,18 @@
 // average rate: after a stall (backpressure) the records that fell due are
 // generated at once, as events that arrived meanwhile would be.
 //
+// Checkpoints. datagen is a runtime.CheckpointedSource: its snapshot is
+// the set of global indices generated so far over the node (see "Exactly
+// once across rescaling" below), so a job restored from a checkpoint or
+// savepoint, at any parallelism, generates every index not yet generated,
+// once. Because records are pure functions of their index, the restored
+// job's output is the one an uninterrupted run would have produced
+// (processing-time timestamps aside). The rate restarts at the restore: the
+// first record is due at Open and records due while the job was down are
+// not made up in a burst. A restore checks the snapshot's count against the
+// config (a different count is another index space, an error); seed, rate
+// and generators may change between a savepoint and its restore.
+//
 // # Source "file"
 //
 // Reads files once. Bounded: Poll reports done after the last record.
@@ -146,6 +168,22 @@
 // therefore partition the input, deterministically; each malformed line in
 // jsonl is reported by the subtask that owns it, csv structure errors by all.
 //
+// Checkpoints. The file source is a runtime.CheckpointedSource. Its
+// snapshot holds the set of global record indices read so far over the node
+// (as datagen's), the subtask's cursor (file, byte offset, line number and
+// the global index of the record at that offset) and the input's identity:
+// format, csv header and delimiter, and the files' names (relative to the
+// pattern's fixed directory, so a savepoint survives moving the job spec's
+// directory) and sizes. A restored subtask resumes reading at the cursor of
+// the old subtasks that is nearest before its first unread record, so it
+// rescans at most the gap between the slowest old subtask and that record,
+// never the input from its start; a csv file resumed mid-way rereads only
+// its first row, for the column names. Line numbers in errors stay those of
+// the whole file. A restore fails, naming the node and what differs, when
+// the format, csv header or delimiter changed, when the pattern matches
+// other files, or when a file's size changed (the offsets would be
+// meaningless). timestampField, timestampFormat and keyField may change.
+//
 // # Sink "print"
 //
 // Writes each record as one line to standard output (RegisterOptions.Stdout
@@ -164,10 +202,13 @@
 // lines of concurrent subtasks never mix within a line; the order between
 // subtasks is arbitrary.
 //
-// Guarantee: at-least-once. Write returns only after the batch's lines were
-// handed to the writer, so every record the runtime considers delivered was
-// printed; after a failure the records since the last completed checkpoint
-// are printed again.
+// Guarantee: at-least-once, also with checkpoints. Write returns only
+// after the batch's lines were handed to the writer, so every record the
+// runtime considers delivered was printed; but printed lines cannot be
+// taken back, so after a failure the records the job replays since the last
+// completed checkpoint are printed a second time. print is not a
+// runtime.TwoPhaseSink. (blackhole has no output to duplicate; its counters
+// do count replayed records again.)
 //
 // # Sink "blackhole"
 //
@@ -183,24 +224,66 @@
 //	        paths are resolved against the job spec's directory.
 //	format  "value" (default), "kv" or "json" (see Output formats).
 //
-// Subtask i writes the file part-<i> (PartFileName) in that directory, one
-// line per record in arrival order. Open truncates the part file: a
-// directory holds one run's output. Lines are gathered in a 256 KiB buffer
-// and written when it fills, on Finish (which also fsyncs: a finished
-// bounded job's output is durable) and on Close.
+// Guarantee: exactly-once end to end. The file sink is a
+// runtime.TwoPhaseSink: each subtask writes the records between two
+// checkpoints, one line per record in arrival order, to a pending file, and
+// a pending file becomes visible only when the checkpoint covering it has
+// completed. What a reader of the directory sees is therefore always the
+// output of a prefix of completed checkpoints, with no record twice after
+// any number of failures and restores. Like Flink's FileSink it commits by
+// checkpoints only: a job that runs without checkpoints has one
+// transaction, FinalCheckpoint, and its output appears when the job has
+// finished (a failed or cancelled job without checkpoints leaves nothing
+// visible).
 //
-// Guarantee: none across failures yet. A restarted subtask truncates its
-// part file (the rewound source does not replay what was written before the
-// checkpoint), and buffered lines die with a crashed process. It is exact
-// for jobs that finish without failure (bounded jobs, tests, examples).
-// Exactly-once comes with two-phase commit tied to checkpoints (a later
-// issue): on checkpoint n's barrier each subtask will flush, fsync and close
-// its current part as a pending file (.part-<i>-<n>.pending) and start a new
-// one; when the coordinator reports checkpoint n complete it will rename the
-// pending files to their final names; on restore it will commit the pending
-// files of the restored checkpoint and delete later ones. All file handling
-// is in partFile for that reason, and the runtime.Sink contract will need
-// the checkpoint hooks (see the report that introduced this package).
+// Files, in the output directory:
+//
+//	part-<subtask>-<checkpoint>  committed: what subtask wrote up to the
+//	                             barrier of checkpoint (an id zero-padded to
+//	                             19 digits, PartFileName), after what its
+//	                             earlier files hold
+//	part-<subtask>-final         committed: the last transaction of a
+//	                             bounded job (FinalCheckpoint)
+//	.pending/part-<subtask>-<token>-<seq>
+//	                             pending: transaction seq of one attempt
+//	                             (token: 16 random hex digits per sink
+//	                             instance, so attempts never share a name)
+//
+// A sorted listing gives each subtask's files in commit order, the final
+// one last; ReadCommitted reads them back in that order (subtasks by
+// number). A subtask whose transaction is empty (no record since the last
+// checkpoint) writes no file. After a rescale the committed files keep the
+// subtask number of the subtask that wrote them.
+//
+// The protocol. The pending file is created at a transaction's first
+// record. Lines are gathered in a 256 KiB buffer and written when it fills.
+// PreCommit(n) writes the buffer out, fsyncs and closes the file, fsyncs
+// .pending, and returns the state of every transaction not committed yet
+// (normally just n's: checkpoint, pending name, size). Commit(n) renames
+// each pending file up to n to its committed name and fsyncs the directory.
+// Commit is idempotent: a pending file that is gone while its committed
+// file exists with the recorded size was committed before. It never
+// overwrites a committed file (two transactions with one name mean a reused
+// checkpoint id, which is an error), never commits a pending file whose
+// size differs from the recorded one, and reports a transaction whose
+// pending and committed files are both missing as lost data. Restore(n)
+// commits the transactions in the states of the old subtasks it takes over
+// (i % parallelism == subtask), then deletes every other pending file of
+// those old subtasks: transactions of checkpoints after n, which never
+// completed, and unfinished files of the failed attempt. Close deletes the
+// unfinished pending file (its records are in no transaction and will be
+// replayed) and keeps pre-committed ones for Commit or a restore; Commit
+// may come after Close.
+//
+// Fresh start. Open without a Restore (a new job, or a restart before the
+// first completed checkpoint) removes the earlier output that the subtask
+// replaces: every file, committed or pending, of subtask numbers j with
+// j % parallelism == subtask, including the part-<j> files of Weir versions
+// before checkpoints. So a directory holds one run's output, as before,
+// whatever the earlier run's parallelism was, and no subtask removes a file
+// another subtask of the same run writes. Files with other names are left
+// alone. After a Restore, Open removes nothing: the committed output of
+// the earlier attempt is the first part of this run's output.
 //
 // # Output formats (print and file sinks)
 //
@@ -220,6 +303,33 @@
 // therefore not reversible for values with both line breaks and literal
 // "\n" text. Use json when the output must be read back exactly.
 //
+// # Checkpoint formats
+//
+// Source snapshots and file sink states share one envelope, so that a
+// restore can tell garbage, a corrupt snapshot, another connector's
+// snapshot and a future format apart and say which:
+//
+//	"WEIR"   4 bytes, magic
+//	kind     1 byte: 1 datagen source, 2 file source, 3 file sink
+//	version  1 byte: the payload's version, 1 for every kind today; a
+//	         reader accepts only versions it knows
+//	payload  uvarints (encoding/binary) and strings (uvarint length, bytes)
+//	crc      4 bytes, little endian: CRC-32C (Castagnoli) of all before
+//
+// Payloads, version 1:
+//
+//	datagen source  parallelism, subtask (which must match the snapshot's
+//	                place in the checkpoint), count, set
+//	file source     parallelism, subtask, format (0 lines, 1 jsonl, 2 csv),
+//	                csv header (0/1), csv delimiter (a rune), file count,
+//	                per file its name and size, cursor (file index, byte
+//	                offset, line, global index), set
+//	file sink       subtask, transaction count, per transaction its
+//	                checkpoint id, pending file name and size
+//
+// A set is low, a stripe count and per stripe its modulus, residue and end
+// (see "Exactly once across rescaling").
+//
 // # Decisions
 //
 // Why are generated fields pure functions of the index? So that output is
@@ -237,8 +347,34 @@
 // record index is deterministic and balanced whatever the file sizes, with
 // no coordination; the cost is that each subtask scans (but does not
 // decode) the others' records. Split assignment by file or byte range is a
-// later optimisation for large inputs. A subtask's position is (file index,
-// record index), which is all a checkpointed version will need to store.
+// later optimisation for large inputs.
+//
+// Exactly once across rescaling. Both sources give subtask s of p the
+// global indices i with i % p == s, produced in ascending order. A snapshot
+// holds the set of indices produced so far over the node, normalised as
+// "every index below low, plus stripes", a stripe (m, r, e) being the
+// indices i < e with i % m == r: exactly what one subtask of parallelism m
+// that reached index e has produced. Each subtask's snapshot carries the
+// set it was restored from plus its own stripe, so the union of the
+// snapshots of any checkpoint is the set produced over the whole history,
+// whatever parallelisms came before (2 → 3 → 1 → 4 ...). A restored subtask
+// produces its indices (under the new parallelism) that are not in the
+// union, in ascending order. Normalising advances low over the prefix the
+// stripes cover and drops the stripes that end below it, so a snapshot
+// holds a few numbers per subtask of the last one or two parallelisms,
+// however uneven the subtasks' progress: a bitmap of the uneven part would
+// grow by a bit per record of the gap between the slowest and the fastest
+// subtask. Skipping produced indices costs one comparison per record once
+// a subtask is past the restored stripes, and stretches that the stripes
+// cover completely are jumped over, not walked (indexset.go).
+//
+// Why must a file sink state name its pending files? A checkpoint's state
+// of a subtask lists every transaction not committed when it was taken
+// (normally one): if the notification that checkpoint n-1 completed was
+// lost, checkpoint n's restore must commit n-1's file too, and only the
+// state says which files those are. Names carry a random token per attempt
+// so that a restarted attempt never appends to, or truncates, a file an
+// earlier attempt pre-committed.
 //
 // Why its own JSON validator? The jsonl path validates every line it
 // decodes, and encoding/json.Valid drives a state machine through a function

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -153,9 +154,19 @@ func newFileSourcePlan(config []byte, baseDir string) (*fileSourcePlan, error) {
 	return p, nil
 }
 
+// inputFile is one file of a file source's input.
+type inputFile struct {
+	path string
+	// name is path relative to the pattern's fixed directory (the part
+	// before any glob metacharacter), so that a snapshot still matches when
+	// the job spec's directory moves, as a savepoint may.
+	name string
+	size int64
+}
+
 // files lists the input files: the path itself, or the glob's matches in
 // lexical order (directories among them are skipped).
-func (p *fileSourcePlan) files() ([]string, error) {
+func (p *fileSourcePlan) files() ([]inputFile, error) {
 	if !hasGlobMeta(p.pattern) {
 		st, err := os.Stat(p.pattern)
 		if err != nil {
@@ -164,22 +175,28 @@ func (p *fileSourcePlan) files() ([]string, error) {
 		if st.IsDir() {
 			return nil, fmt.Errorf("%s is a directory (use a glob such as %s)", p.pattern, filepath.Join(p.pattern, "*"))
 		}
-		return []string{p.pattern}, nil
+		return []inputFile{{path: p.pattern, name: filepath.Base(p.pattern), size: st.Size()}}, nil
 	}
 	matches, err := filepath.Glob(p.pattern)
 	if err != nil {
 		return nil, fmt.Errorf("glob %q: %w", p.pattern, err)
 	}
 	sort.Strings(matches)
-	files := matches[:0]
+	root := globRoot(p.pattern)
+	var files []inputFile
 	for _, m := range matches {
 		st, err := os.Stat(m)
 		if err != nil {
 			return nil, err
 		}
-		if !st.IsDir() {
-			files = append(files, m)
+		if st.IsDir() {
+			continue
 		}
+		name, err := filepath.Rel(root, m)
+		if err != nil {
+			name = m
+		}
+		files = append(files, inputFile{path: m, name: filepath.ToSlash(name), size: st.Size()})
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no file matches %q", p.pattern)
@@ -187,25 +204,46 @@ func (p *fileSourcePlan) files() ([]string, error) {
 	return files, nil
 }
 
+// globRoot is the directory of pattern up to its first element holding a
+// glob metacharacter: "/data/2024-*/x.csv" gives "/data".
+func globRoot(pattern string) string {
+	dir := filepath.Dir(pattern)
+	for hasGlobMeta(dir) {
+		dir = filepath.Dir(dir)
+	}
+	return dir
+}
+
 func hasGlobMeta(path string) bool { return strings.ContainsAny(path, `*?[\`) }
 
 // fileSource is one subtask of a file source node. It reads every input
 // file in order and keeps the records whose global index (counted over all
 // files, blank JSONL lines and CSV headers excluded) is subtask modulo
-// parallelism, so the subtasks' outputs partition the input
-// deterministically.
-//
-// Its position (file, index) is all a future checkpointed version needs to
-// store to rewind.
+// parallelism, except those a restored checkpoint says were read already,
+// so the subtasks' outputs partition the input deterministically.
 type fileSource struct {
 	plan *fileSourcePlan
 
-	files   []string
+	files   []inputFile
 	fileIdx int
 	cur     recordReader
 	index   uint64 // global index of the next record scanned
-	subtask uint64
-	p       uint64
+	share   share
+
+	restored bool
+	opened   bool
+	// resume is where reading starts after a restore: cur is opened at its
+	// offset when fileIdx reaches resume.file.
+	resume fileCursor
+}
+
+// fileCursor is a position in a file source's input from which reading
+// can continue without rescanning what lies before it.
+type fileCursor struct {
+	file   int    // index into the file list; len(files) is the end
+	offset int64  // byte offset in that file where scanning continues
+	line   int    // lines of that file before offset (for error messages)
+	index  uint64 // global index of the next record scanned from there
 }
 
 // Open lists the input files, failing when there are none.
@@ -214,25 +252,39 @@ func (s *fileSource) Open(_ context.Context, info runtime.TaskInfo) error {
 	if err != nil {
 		return fmt.Errorf("file source: %w", err)
 	}
-	s.subtask, s.p = uint64(subtask), uint64(p)
-	if s.files, err = s.plan.files(); err != nil {
-		return fmt.Errorf("file source: %w", err)
+	if s.restored {
+		if s.share.sub != uint64(subtask) || s.share.par != uint64(p) {
+			return fmt.Errorf("file source node %q: Open as subtask %d of %d after Restore as subtask %d of %d", info.NodeID, subtask, p, s.share.sub, s.share.par)
+		}
+	} else {
+		if s.files, err = s.plan.files(); err != nil {
+			return fmt.Errorf("file source: %w", err)
+		}
+		s.share = newShare(indexSet{}, uint64(subtask), uint64(p))
 	}
+	s.fileIdx, s.index = s.resume.file, s.resume.index
+	s.opened = true
 	return nil
 }
 
 // Poll reads up to maxRecords of this subtask's records and reports done
 // after the last file's end.
 func (s *fileSource) Poll(_ context.Context, w runtime.RecordWriter, maxRecords int) (bool, error) {
-	if s.files == nil {
+	if !s.opened {
 		return false, errors.New("file source: Poll before Open")
 	}
+	sub, par := s.share.sub, s.share.par
 	for written := 0; written < max(maxRecords, 1); {
 		if s.cur == nil {
 			if s.fileIdx == len(s.files) {
 				return true, nil
 			}
-			r, err := newRecordReader(s.plan, s.files[s.fileIdx])
+			var offset int64
+			var line int
+			if s.fileIdx == s.resume.file {
+				offset, line = s.resume.offset, s.resume.line
+			}
+			r, err := newRecordReader(s.plan, s.files[s.fileIdx].path, offset, line)
 			if err != nil {
 				return false, fmt.Errorf("file source: %w", err)
 			}
@@ -253,7 +305,7 @@ func (s *fileSource) Poll(_ context.Context, w runtime.RecordWriter, maxRecords 
 		}
 		idx := s.index
 		s.index++
-		if idx%s.p != s.subtask {
+		if idx%par != sub || s.share.isDone(idx) {
 			continue
 		}
 		key, value, ts, err := s.cur.decode()
@@ -276,13 +328,168 @@ func (s *fileSource) Close() error {
 	return err
 }
 
+// position is the cursor after the last record scanned.
+func (s *fileSource) position() fileCursor {
+	if s.cur != nil {
+		off, line := s.cur.pos()
+		return fileCursor{file: s.fileIdx, offset: off, line: line, index: s.index}
+	}
+	if s.fileIdx == s.resume.file {
+		return s.resume // restored, and the file not opened yet
+	}
+	return fileCursor{file: s.fileIdx, index: s.index}
+}
+
+// Snapshot implements runtime.CheckpointedSource: the input's identity
+// (format, file names and sizes), this subtask's cursor, and the set of
+// indices read so far over the node (see doc.go, "Checkpoint formats").
+func (s *fileSource) Snapshot() ([]byte, error) {
+	if !s.opened {
+		return nil, errors.New("file source: Snapshot before Open")
+	}
+	w := sourceSnapshot(snapKindFileSource, &s.share)
+	w.uvarint(uint64(s.plan.format))
+	w.uvarint(b2u(s.plan.header))
+	w.uvarint(uint64(s.plan.delim))
+	w.uvarint(uint64(len(s.files)))
+	for _, f := range s.files {
+		w.string(f.name)
+		w.uvarint(uint64(f.size))
+	}
+	c := s.position()
+	w.uvarint(uint64(c.file))
+	w.uvarint(uint64(c.offset))
+	w.uvarint(uint64(c.line))
+	w.uvarint(c.index)
+	set := s.share.produced(s.index)
+	set.encode(w)
+	return w.finish(), nil
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Restore implements runtime.CheckpointedSource. The input must be what
+// the checkpoint read: same format (and csv header and delimiter, which
+// decide what a record is) and the same files, names and sizes. Reading
+// resumes at the old subtasks' cursor nearest before this subtask's first
+// unread record, so a restore rescans at most the gap between the slowest
+// old subtask and that record, not the input.
+func (s *fileSource) Restore(info runtime.TaskInfo, states [][]byte) error {
+	subtask, p, err := checkTask(info)
+	if err != nil {
+		return fmt.Errorf("file source: %w", err)
+	}
+	fail := func(err error) error {
+		return fmt.Errorf("file source node %q subtask %d: restore: %w", info.NodeID, subtask, err)
+	}
+	if s.files, err = s.plan.files(); err != nil {
+		return fail(err)
+	}
+	cursors := []fileCursor{{}} // the input's start is always a valid cursor
+	done, err := restoreSourceStates(states, snapKindFileSource, func(_ int, r *snapReader) error {
+		c, err := s.checkSnapshotInput(r)
+		if err != nil {
+			return err
+		}
+		cursors = append(cursors, c)
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s.share = newShare(done, uint64(subtask), uint64(p))
+	// Any cursor at or before the first index this subtask needs will do;
+	// the latest such one rescans least. firstFree may stop early on its
+	// budget, which only makes first a lower bound: still correct.
+	first, _ := done.firstFree(0, uint64(p), uint64(subtask), normalizeBudget)
+	best := cursors[0]
+	for _, c := range cursors[1:] {
+		if c.index <= first && c.index > best.index {
+			best = c
+		}
+	}
+	s.resume = best
+	s.restored = true
+	return nil
+}
+
+// checkSnapshotInput reads the input description and cursor of an old
+// snapshot and checks them against the config and the files now.
+func (s *fileSource) checkSnapshotInput(r *snapReader) (fileCursor, error) {
+	format := fileFormat(r.int("format", int(fileCSV)+1))
+	header := r.int("header flag", 2) == 1
+	delim := rune(r.int("delimiter", utf8.MaxRune+1))
+	n := r.int("file count", 1<<24)
+	type file struct {
+		name string
+		size int64
+	}
+	var files []file
+	for i := 0; i < n && r.err == nil; i++ {
+		files = append(files, file{r.string("file name"), r.int64("file size")})
+	}
+	c := fileCursor{
+		file:   r.int("cursor file", n+1),
+		offset: r.int64("cursor offset"),
+		line:   r.int("cursor line", math.MaxInt),
+		index:  r.uvarint("cursor index"),
+	}
+	if r.err != nil {
+		return c, r.err
+	}
+	p := s.plan
+	if format != p.format {
+		return c, fmt.Errorf("format differs: the checkpoint read %s, the config has %s", format, p.format)
+	}
+	if p.format == fileCSV && header != p.header {
+		return c, fmt.Errorf("csv header differs: the checkpoint read with header %v, the config has %v", header, p.header)
+	}
+	if p.format == fileCSV && delim != p.delim {
+		return c, fmt.Errorf("csv delimiter differs: the checkpoint read %q, the config has %q", delim, p.delim)
+	}
+	for i := 0; i < max(len(files), len(s.files)); i++ {
+		switch {
+		case i >= len(s.files):
+			return c, fmt.Errorf("file list differs: the checkpoint read %d files, %q now matches %d (%s is gone)", len(files), p.pattern, len(s.files), files[i].name)
+		case i >= len(files):
+			return c, fmt.Errorf("file list differs: the checkpoint read %d files, %q now matches %d (%s is new)", len(files), p.pattern, len(s.files), s.files[i].name)
+		case files[i].name != s.files[i].name:
+			return c, fmt.Errorf("file list differs: file %d was %s in the checkpoint, it is %s now", i+1, files[i].name, s.files[i].name)
+		case files[i].size != s.files[i].size:
+			return c, fmt.Errorf("file %s changed since the checkpoint: %d bytes then, %d now", s.files[i].path, files[i].size, s.files[i].size)
+		}
+	}
+	if c.file < len(files) && c.offset > files[c.file].size || c.file == len(files) && c.offset != 0 {
+		return c, fmt.Errorf("corrupt snapshot: cursor offset %d beyond the end of file %d", c.offset, c.file+1)
+	}
+	return c, nil
+}
+
+func (f fileFormat) String() string {
+	switch f {
+	case fileJSONL:
+		return "jsonl"
+	case fileCSV:
+		return "csv"
+	}
+	return "lines"
+}
+
 // recordReader reads the records of one file. scan finds the next record
 // (cheaply: a subtask scans every record but decodes only its own), decode
 // turns the current one into key, value and timestamp. Returned slices are
-// valid until the next scan.
+// valid until the next scan. pos is the position after the last record
+// scanned: the byte offset where scanning continues and the number of lines
+// before it.
 type recordReader interface {
 	scan() (bool, error)
 	decode() (key, value []byte, ts int64, err error)
+	pos() (offset int64, line int)
 	close() error
 }
 
@@ -291,7 +498,9 @@ const (
 	utf8BOM        = "\xef\xbb\xbf"
 )
 
-func newRecordReader(p *fileSourcePlan, path string) (recordReader, error) {
+// newRecordReader opens path and positions it at offset, which is 0 or a
+// pos of an earlier reader of the same file (line is that pos's line).
+func newRecordReader(p *fileSourcePlan, path string, offset int64, line int) (recordReader, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -299,9 +508,20 @@ func newRecordReader(p *fileSourcePlan, path string) (recordReader, error) {
 	var r recordReader
 	switch p.format {
 	case fileLines, fileJSONL:
-		r = newLineReader(p, path, f)
+		if offset == 0 {
+			// Drop a byte order mark before the scanner sees it, so that a
+			// file holding only one is empty (no empty record).
+			var bom [len(utf8BOM)]byte
+			if n, _ := io.ReadFull(f, bom[:]); n == len(bom) && string(bom[:]) == utf8BOM {
+				offset = int64(n)
+			}
+		}
+		if _, err = f.Seek(offset, io.SeekStart); err != nil {
+			err = fmt.Errorf("seek %s to offset %d: %w", path, offset, err)
+		}
+		r = newLineReader(p, path, f, offset, line)
 	case fileCSV:
-		r, err = newCSVReader(p, path, f)
+		r, err = newCSVReader(p, path, f, offset, line)
 	}
 	if err != nil {
 		f.Close()
@@ -317,29 +537,43 @@ type lineReader struct {
 	f    *os.File
 	sc   *bufio.Scanner
 	line int
-	rec  []byte
-	kbuf []byte
+	// consumed is the file offset after the bytes the scanner's split
+	// function has consumed, which after a scan is the end of the
+	// record's line.
+	consumed int64
+	rec      []byte
+	kbuf     []byte
 	// Scratch of jsonMembers: the timestamp and key member names and
 	// their raw values.
 	names [2]string
 	raws  [][]byte
 }
 
-func newLineReader(p *fileSourcePlan, path string, f *os.File) *lineReader {
+// newLineReader reads f, which is positioned at offset, the start of line
+// line+1.
+func newLineReader(p *fileSourcePlan, path string, f *os.File, offset int64, line int) *lineReader {
+	r := &lineReader{plan: p, path: path, f: f, line: line, consumed: offset}
 	sc := bufio.NewScanner(f)
 	// +1: the limit counts the newline, and a line may be as long as a
 	// record value can be.
 	sc.Buffer(make([]byte, 0, readBufferSize), abi.MaxFieldLen+1)
-	return &lineReader{plan: p, path: path, f: f, sc: sc}
+	sc.Split(r.split)
+	r.sc = sc
+	return r
+}
+
+// split is bufio.ScanLines, counting the bytes it consumes: a Scanner does
+// not tell where in the input a token ended.
+func (r *lineReader) split(data []byte, atEOF bool) (int, []byte, error) {
+	advance, token, err := bufio.ScanLines(data, atEOF)
+	r.consumed += int64(advance)
+	return advance, token, err
 }
 
 func (r *lineReader) scan() (bool, error) {
 	for r.sc.Scan() {
 		r.line++
 		r.rec = r.sc.Bytes() // ScanLines already dropped "\n" or "\r\n"
-		if r.line == 1 {
-			r.rec = bytes.TrimPrefix(r.rec, []byte(utf8BOM))
-		}
 		if r.plan.format == fileJSONL && len(bytes.TrimSpace(r.rec)) == 0 {
 			continue // blank lines separate nothing in JSONL; skip them
 		}
@@ -353,6 +587,8 @@ func (r *lineReader) scan() (bool, error) {
 	}
 	return false, nil
 }
+
+func (r *lineReader) pos() (int64, int) { return r.consumed, r.line }
 
 func (r *lineReader) decode() ([]byte, []byte, int64, error) {
 	if r.plan.format == fileLines {
@@ -410,42 +646,94 @@ type csvReader struct {
 	line   int
 	vbuf   []byte
 	kbuf   []byte
+
+	// Positions: r started reading at file offset start (after a BOM at
+	// the file's start) and line lineBase+1; endLine is the last line of
+	// what r has consumed before any record (the header), for pos.
+	start    int64
+	lineBase int
+	endLine  int
 }
 
-func newCSVReader(p *fileSourcePlan, path string, f *os.File) (*csvReader, error) {
+// newCSVReader reads f from offset (0 or a pos of an earlier reader, line
+// being its line). Resuming mid-file still needs the columns, which the
+// file's first row fixes, so it reads that row first and then seeks.
+func newCSVReader(p *fileSourcePlan, path string, f *os.File, offset int64, line int) (*csvReader, error) {
 	br := bufio.NewReaderSize(f, readBufferSize)
+	r := &csvReader{plan: p, path: path, f: f, tsCol: -1, keyCol: -1}
 	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
 		_, _ = br.Discard(len(utf8BOM))
+		r.start = int64(len(utf8BOM))
 	}
-	cr := csv.NewReader(br)
-	cr.Comma = p.delim
-	cr.FieldsPerRecord = -1 // checked here, to word the error
-	cr.ReuseRecord = true
-	r := &csvReader{plan: p, path: path, f: f, r: cr, tsCol: -1, keyCol: -1}
-	if !p.header {
+	r.r = r.newReader(br)
+	if p.header {
+		header, err := r.r.Read()
+		if err == io.EOF {
+			return r, nil // an empty file has no header and no records
+		}
+		if err != nil {
+			return nil, r.parseError(err)
+		}
+		seen := map[string]bool{}
+		for i, h := range header {
+			if h == "" {
+				return nil, fmt.Errorf("%s:1: header column %d is empty", path, i+1)
+			}
+			if seen[h] {
+				return nil, fmt.Errorf("%s:1: header column %q appears twice", path, h)
+			}
+			seen[h] = true
+		}
+		if err := r.setColumns(header); err != nil {
+			return nil, fmt.Errorf("%s:1: %w", path, err)
+		}
+		r.endLine = r.lastLine(header)
+	}
+	if offset == 0 {
 		return r, nil
 	}
-	header, err := cr.Read()
-	if err == io.EOF {
-		return r, nil // an empty file has no header and no records
-	}
-	if err != nil {
-		return nil, r.parseError(err)
-	}
-	seen := map[string]bool{}
-	for i, h := range header {
-		if h == "" {
-			return nil, fmt.Errorf("%s:1: header column %d is empty", path, i+1)
+	if !p.header {
+		// The first row fixes the column names (scan does it on the row).
+		if ok, err := r.scan(); err != nil || !ok {
+			if err == nil {
+				err = fmt.Errorf("%s: empty, but the checkpoint read up to offset %d", path, offset)
+			}
+			return nil, err
 		}
-		if seen[h] {
-			return nil, fmt.Errorf("%s:1: header column %q appears twice", path, h)
-		}
-		seen[h] = true
 	}
-	if err := r.setColumns(header); err != nil {
-		return nil, fmt.Errorf("%s:1: %w", path, err)
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("seek %s to the checkpointed offset %d: %w", path, offset, err)
 	}
+	br.Reset(f)
+	r.r = r.newReader(br)
+	r.start, r.lineBase, r.endLine, r.rec = offset, line, line, nil
 	return r, nil
+}
+
+func (r *csvReader) newReader(br *bufio.Reader) *csv.Reader {
+	cr := csv.NewReader(br)
+	cr.Comma = r.plan.delim
+	cr.FieldsPerRecord = -1 // checked here, to word the error
+	cr.ReuseRecord = true
+	return cr
+}
+
+// lastLine is the absolute line number on which rec, the row just read,
+// ends: csv reports where a field starts, and a quoted last field may span
+// lines (each of its line breaks is one "\n" in the field, as the reader
+// turns "\r\n" into "\n").
+func (r *csvReader) lastLine(rec []string) int {
+	last := len(rec) - 1
+	line, _ := r.r.FieldPos(last)
+	return r.lineBase + line + strings.Count(rec[last], "\n")
+}
+
+func (r *csvReader) pos() (int64, int) {
+	line := r.endLine
+	if r.rec != nil {
+		line = r.lastLine(r.rec)
+	}
+	return r.start + r.r.InputOffset(), line
 }
 
 // setColumns fixes the column names and finds the timestamp and key columns.
@@ -479,7 +767,7 @@ func (r *csvReader) setColumns(names []string) error {
 func (r *csvReader) parseError(err error) error {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("%s:%d: csv: %v", r.path, pe.Line, pe.Err)
+		return fmt.Errorf("%s:%d: csv: %v", r.path, r.lineBase+pe.Line, pe.Err)
 	}
 	return fmt.Errorf("read %s: %w", r.path, err)
 }
@@ -494,6 +782,7 @@ func (r *csvReader) scan() (bool, error) {
 	}
 	r.rec = rec
 	r.line, _ = r.r.FieldPos(0)
+	r.line += r.lineBase
 	if r.names == nil {
 		// No header: the first record fixes the columns.
 		names := make([]string, len(rec))

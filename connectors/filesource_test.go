@@ -99,6 +99,18 @@ func TestFileSourceFormats(t *testing.T) {
 			want:    nil,
 		},
 		{
+			name:    "lines, a file holding only a BOM is empty",
+			content: "\xef\xbb\xbf",
+			config:  `{}`,
+			want:    nil,
+		},
+		{
+			name:    "lines, a BOM alone on the first line is an empty record",
+			content: "\xef\xbb\xbf\nx",
+			config:  `{}`,
+			want:    []rec{{"", "", no}, {"", "x", no}},
+		},
+		{
 			name:    "jsonl without fields skips blank lines",
 			content: "{\"a\":1}\n\n   \n {\"b\": [1, {\"c\": \"}\"}]} \r\n",
 			config:  `{"format": "jsonl"}`,

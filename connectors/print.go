@@ -17,9 +17,11 @@ type printConfig struct {
 	SubtaskPrefix *bool  `json:"subtaskPrefix"`
 }
 
-// NewPrintFactory returns the print sink factory writing to w. Writes are
-// whole batches; concurrent subtasks of sinks sharing w must serialise
-// through w itself (Register wraps os.Stdout or RegisterOptions.Stdout in a lock).
+// NewPrintFactory returns the print sink factory writing to w. The sink is
+// at-least-once: after a failure, replayed records are printed again.
+// Writes are whole batches; concurrent subtasks of sinks sharing w must
+// serialise through w itself (Register wraps os.Stdout or
+// RegisterOptions.Stdout in a lock).
 func NewPrintFactory(w io.Writer) runtime.SinkFactory {
 	return newPrintFactory(&lockedWriter{w: w})
 }
@@ -44,6 +46,9 @@ func newPrintFactory(w io.Writer) runtime.SinkFactory {
 // printSink renders each record as a line and hands every batch to the
 // writer in one Write before returning, which is what makes it
 // at-least-once: a record whose batch was acknowledged has been written.
+// It is deliberately not a runtime.TwoPhaseSink: printed lines cannot be
+// withdrawn, so after a failure the records replayed since the last
+// completed checkpoint are printed again (duplicates, never losses).
 type printSink struct {
 	out         io.Writer
 	format      outputFormat

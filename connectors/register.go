@@ -98,3 +98,10 @@ func checkTask(info runtime.TaskInfo) (subtask, parallelism int, err error) {
 	}
 	return info.Subtask, p, nil
 }
+
+// The contracts each connector promises (checked at compile time).
+var (
+	_ runtime.CheckpointedSource = (*datagenSource)(nil)
+	_ runtime.CheckpointedSource = (*fileSource)(nil)
+	_ runtime.TwoPhaseSink       = (*fileSink)(nil)
+)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -280,6 +281,41 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
+// commitAll ends a file sink as the runtime does at the end of bounded
+// input: Finish, PreCommit and Commit of FinalCheckpoint, Close.
+func commitAll(t testing.TB, sink runtime.Sink) {
+	t.Helper()
+	ctx := context.Background()
+	tp := sink.(runtime.TwoPhaseSink)
+	if err := tp.Finish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tp.PreCommit(ctx, runtime.FinalCheckpoint); err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// After Close, as a runtime may commit once the whole job finished.
+	if err := tp.Commit(ctx, runtime.FinalCheckpoint); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listDir returns the names in dir, sorted ("" entries for none).
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
 func TestFileSinkFormatsGolden(t *testing.T) {
 	for format, want := range goldenFormats {
 		t.Run(format, func(t *testing.T) {
@@ -299,49 +335,78 @@ func TestFileSinkFormatsGolden(t *testing.T) {
 				}
 			}
 			dir := filepath.Join(base, "out", "nested")
-			// Buffered until Finish.
-			if got := readFile(t, filepath.Join(dir, "part-1")); got != "" {
-				t.Fatalf("part-1 before Finish: %q", got)
+			if err := sinks[1].Finish(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Invisible until committed.
+			if got := listDir(t, dir); !reflect.DeepEqual(got, []string{PendingDir}) {
+				t.Fatalf("before commit the directory holds %q", got)
 			}
 			for _, s := range sinks {
-				if err := s.Finish(ctx); err != nil {
-					t.Fatal(err)
-				}
-				if err := s.Close(); err != nil {
-					t.Fatal(err)
-				}
+				commitAll(t, s)
 			}
-			if got := readFile(t, filepath.Join(dir, "part-1")); got != want {
-				t.Fatalf("part-1:\ngot  %q\nwant %q", got, want)
+			if got := readFile(t, filepath.Join(dir, "part-1-final")); got != want {
+				t.Fatalf("part-1-final:\ngot  %q\nwant %q", got, want)
 			}
-			if got := readFile(t, filepath.Join(dir, "part-0")); got != "" {
-				t.Fatalf("part-0 of an idle subtask: %q", got)
+			// The idle subtask's transaction was empty: no file at all.
+			if got := listDir(t, dir); !reflect.DeepEqual(got, []string{PendingDir, "part-1-final"}) {
+				t.Fatalf("directory holds %q", got)
+			}
+			if got := listDir(t, filepath.Join(dir, PendingDir)); len(got) != 0 {
+				t.Fatalf("pending files left: %q", got)
 			}
 		})
 	}
 }
 
-func TestFileSinkTruncatesAndFlushesOnClose(t *testing.T) {
+func TestFileSinkFreshStartRemovesLeftovers(t *testing.T) {
 	dir := t.TempDir()
-	part := filepath.Join(dir, PartFileName(0))
-	if err := os.WriteFile(part, []byte("old output of a previous run\n"), 0o644); err != nil {
-		t.Fatal(err)
+	// Leftovers of earlier runs at other parallelisms, and unrelated files.
+	files := map[string]string{
+		"part-0":                     "legacy name\n",
+		"part-0-0000000000000000005": "committed by subtask 0 of an earlier run\n",
+		"part-2-final":               "subtask 2 of a run at parallelism 3: 2 % 2 == 0\n",
+		"part-1-0000000000000000005": "subtask 1's to remove, not 0's\n",
+		"part-x":                     "not a part name\n",
+		"README":                     "not ours\n",
+		".pending/part-0-abc-3":      "pending of an aborted attempt\n",
+		".pending/part-4-abc-3":      "pending of subtask 4 of an earlier run\n",
+		".pending/part-3-abc-3":      "subtask 1's\n",
+	}
+	for name, content := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c := registry(t, RegisterOptions{})
 	sink := newSink(t, c, "file", fmt.Sprintf(`{"path": %q, "format": "kv"}`, dir))()
 	ctx := context.Background()
-	if err := sink.Open(ctx, taskInfo(0, 1, nil)); err != nil {
+	if err := sink.Open(ctx, taskInfo(0, 2, nil)); err != nil {
 		t.Fatal(err)
+	}
+	want := []string{".pending", "README", "part-1-0000000000000000005", "part-x"}
+	if got := listDir(t, dir); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after a fresh Open the directory holds %q, want %q", got, want)
+	}
+	if got := listDir(t, filepath.Join(dir, PendingDir)); !reflect.DeepEqual(got, []string{"part-3-abc-3"}) {
+		t.Fatalf("pending holds %q", got)
 	}
 	if err := sink.Write(ctx, encode(rec{"a", "1", 0}, rec{"b", "2", 0})); err != nil {
 		t.Fatal(err)
 	}
-	// No Finish (a cancelled job): Close still flushes.
+	// No PreCommit (a cancelled or failed job): the records are no
+	// transaction's, and Close discards them.
 	if err := sink.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFile(t, part); got != "a\t1\nb\t2\n" {
-		t.Fatalf("got %q", got)
+	if got := listDir(t, filepath.Join(dir, PendingDir)); !reflect.DeepEqual(got, []string{"part-3-abc-3"}) {
+		t.Fatalf("pending after Close holds %q", got)
+	}
+	if got := listDir(t, dir); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after Close the directory holds %q, want %q", got, want)
 	}
 	if err := sink.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
@@ -368,13 +433,8 @@ func TestFileSinkLargeOutput(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := sink.Finish(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := sink.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got := readFile(t, filepath.Join(dir, "part-0")); got != want.String() {
+	commitAll(t, sink)
+	if got := readFile(t, filepath.Join(dir, PartFileName(0, runtime.FinalCheckpoint))); got != want.String() {
 		t.Fatalf("output differs: %d bytes, want %d", len(got), want.Len())
 	}
 }
@@ -444,26 +504,70 @@ func writeRecords(b *testing.B, sink runtime.Sink, batches [][]byte, counts []in
 	}
 }
 
+// BenchmarkFileSink measures the file sink's write path per format, with
+// a transaction per checkpoint (PreCommit and Commit: flush, two fsyncs, a
+// rename, a directory fsync) every `every` records, or only at the end.
 func BenchmarkFileSink(b *testing.B) {
 	batches, counts := benchBatches(100_000)
 	for _, format := range []string{"value", "kv", "json"} {
-		b.Run(format, func(b *testing.B) {
-			c := registry(b, RegisterOptions{})
-			sink := newSink(b, c, "file", fmt.Sprintf(`{"path": %q, "format": %q}`, b.TempDir(), format))()
-			if err := sink.Open(context.Background(), taskInfo(0, 1, nil)); err != nil {
-				b.Fatal(err)
+		for _, every := range []int{0, 1_000_000, 100_000} {
+			name := format + "/final_only"
+			if every > 0 {
+				name = fmt.Sprintf("%s/commit_every_%d", format, every)
 			}
-			b.SetBytes(108) // key + value
-			b.ReportAllocs()
-			b.ResetTimer()
-			writeRecords(b, sink, batches, counts)
-			if err := sink.Close(); err != nil {
-				b.Fatal(err)
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-		})
+			b.Run(name, func(b *testing.B) {
+				benchFileSink(b, format, every, batches, counts)
+			})
+		}
 	}
+}
+
+func benchFileSink(b *testing.B, format string, every int, batches [][]byte, counts []int) {
+	ctx := context.Background()
+	c := registry(b, RegisterOptions{})
+	sink := newSink(b, c, "file", fmt.Sprintf(`{"path": %q, "format": %q}`, b.TempDir(), format))().(runtime.TwoPhaseSink)
+	if err := sink.Open(ctx, taskInfo(0, 1, nil)); err != nil {
+		b.Fatal(err)
+	}
+	checkpoint := int64(0)
+	commit := func(id int64) {
+		if _, err := sink.PreCommit(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		if err := sink.Commit(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(108) // key + value
+	b.ReportAllocs()
+	b.ResetTimer()
+	// One op is one record; the overshoot is under one batch.
+	sinceCommit := 0
+	for n := 0; n < b.N; {
+		for i, batch := range batches {
+			if err := sink.Write(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			n += counts[i]
+			if sinceCommit += counts[i]; every > 0 && sinceCommit >= every {
+				checkpoint++
+				commit(checkpoint)
+				sinceCommit = 0
+			}
+			if n >= b.N {
+				break
+			}
+		}
+	}
+	if err := sink.Finish(ctx); err != nil {
+		b.Fatal(err)
+	}
+	commit(runtime.FinalCheckpoint)
+	if err := sink.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
 func BenchmarkBlackholeSink(b *testing.B) {

@@ -29,9 +29,15 @@ var (
 
 func buildModule(t testing.TB, example string) string {
 	t.Helper()
+	return buildModuleTags(t, example, "")
+}
+
+// buildModuleTags builds an example with Go build tags (module variants).
+func buildModuleTags(t testing.TB, example, tags string) string {
+	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if p, ok := built[example]; ok {
+	if p, ok := built[example+"#"+tags]; ok {
 		return p
 	}
 	if buildDir == "" {
@@ -41,13 +47,13 @@ func buildModule(t testing.TB, example string) string {
 		}
 		buildDir = d
 	}
-	out := filepath.Join(buildDir, example+".wasm")
-	cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./"+example)
+	out := filepath.Join(buildDir, strings.NewReplacer("/", "_", ",", "_").Replace(example+"-"+tags)+".wasm")
+	cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-tags", tags, "-o", out, "./"+example)
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building %s for wasip1: %v\n%s", example, err, b)
 	}
-	built[example] = out
+	built[example+"#"+tags] = out
 	return out
 }
 

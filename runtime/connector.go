@@ -62,3 +62,57 @@ type Connectors struct {
 	Sources map[string]SourceFactory
 	Sinks   map[string]SinkFactory
 }
+
+// CheckpointedSource is a Source whose position is part of every checkpoint,
+// so that after a failure (or from a savepoint) the job continues exactly
+// after the records the checkpoint covers. The task goroutine calls
+// Snapshot between two Polls when a barrier is due: the returned bytes
+// describe the position after every record written so far.
+//
+// Restore is called before Open when the job starts from a checkpoint or
+// savepoint. states holds the Snapshot of every subtask of the node in that
+// checkpoint, indexed by the old subtask number; len(states) is the old
+// parallelism and may differ from info.Parallelism (rescaling). Each new
+// subtask picks its share so that together the new subtasks produce exactly
+// the records the old ones had not produced yet, each once. A nil entry
+// means the old subtask had not snapshotted anything (treat it as "nothing
+// read").
+type CheckpointedSource interface {
+	Source
+	Snapshot() ([]byte, error)
+	Restore(info TaskInfo, states [][]byte) error
+}
+
+// FinalCheckpoint is the checkpoint id a TwoPhaseSink's last transaction is
+// pre-committed under at the end of bounded input; it is committed when the
+// whole job has finished.
+const FinalCheckpoint int64 = 1<<63 - 1
+
+// TwoPhaseSink is a Sink with exactly-once output: data becomes visible only
+// once the checkpoint covering it has completed.
+//
+// PreCommit(n) is called on the task goroutine at checkpoint n's barrier
+// (after every record before the barrier was written): the sink makes what
+// it wrote since the previous PreCommit durable but still invisible, as the
+// pending transaction of n, and returns a small description of it that goes
+// into the checkpoint. At end of input the runtime calls Finish and then
+// PreCommit(FinalCheckpoint).
+//
+// Commit(n) makes every pending transaction of this subtask with id <= n
+// visible. It is called after checkpoint n completed (possibly from another
+// goroutine than the task's, but never concurrently with other calls on the
+// sink) and must be idempotent.
+//
+// Restore is called before Open when the job restarts from checkpoint n:
+// states are the PreCommit results of every old subtask in that checkpoint
+// (len(states) is the old parallelism). The new subtask commits the
+// transactions of the old subtasks i with i % info.Parallelism ==
+// info.Subtask (idempotently: they may have been committed already), and
+// discards every other pending transaction those old subtasks left behind
+// (those of checkpoints after n, which never completed).
+type TwoPhaseSink interface {
+	Sink
+	PreCommit(ctx context.Context, checkpoint int64) ([]byte, error)
+	Commit(ctx context.Context, checkpoint int64) error
+	Restore(ctx context.Context, info TaskInfo, checkpoint int64, states [][]byte) error
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/weirstream/weir/abi"
+	"github.com/weirstream/weir/checkpoint"
 	"github.com/weirstream/weir/runtime/clock"
 	"github.com/weirstream/weir/state"
 )
@@ -29,6 +30,16 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives job, task and guest logs (default: discard).
 	Logger *slog.Logger
+	// Checkpoint connects the job to checkpoint storage; nil: no
+	// checkpoints, savepoints or restarts.
+	Checkpoint *CheckpointOptions
+	// OnEvent, if set, is told about failures, restarts and checkpoints
+	// as they happen (from any goroutine).
+	OnEvent func(Event)
+	// InjectFault is a test hook: called on the task goroutine before each
+	// batch a task handles (and each source poll); an error fails the task
+	// as a crash would.
+	InjectFault func(task string) error
 }
 
 // Job is a validated, compiled job ready to run once.
@@ -39,9 +50,17 @@ type Job struct {
 	chains  []*chain
 	tasks   []*task
 
+	srcFactories  map[string]func() Source
+	sinkFactories map[string]func() Sink
+
+	cp *checkpointing // nil without checkpoint storage
+
 	mu       sync.Mutex
 	finished map[*task]bool
 	tmpDir   string
+	restart  *restartStrategy
+	failures []Failure
+	bad      map[string]bool // restore points found damaged
 }
 
 // chain is a maximal sequence of nodes connected by forward edges that run
@@ -170,7 +189,9 @@ func Compile(ctx context.Context, spec *JobSpec, opts Options) (*Job, error) {
 		return nil, errs
 	}
 	j.buildChains(opInfo)
-	if err := j.buildTasks(srcFactories, sinkFactories); err != nil {
+	j.srcFactories, j.sinkFactories = srcFactories, sinkFactories
+	// Build the tasks once now so that graph errors surface at compile time.
+	if _, err := j.buildTasks(&attempt{job: j}); err != nil {
 		return nil, err
 	}
 	return j, nil
@@ -250,8 +271,12 @@ func (j *Job) Graph() []string {
 	return out
 }
 
-func (j *Job) buildTasks(srcFactories map[string]func() Source, sinkFactories map[string]func() Sink) error {
+// buildTasks builds the tasks of an attempt, with fresh channels, sources,
+// sinks and (in open) instances.
+func (j *Job) buildTasks(a *attempt) ([]*task, error) {
 	spec := j.Spec
+	srcFactories, sinkFactories := j.srcFactories, j.sinkFactories
+	var tasks []*task
 	// Tasks per chain, and gates for chains with inputs.
 	tasksOf := map[*chain][]*task{}
 	chainOfTail := map[string]*chain{}
@@ -266,6 +291,8 @@ func (j *Job) buildTasks(srcFactories map[string]func() Source, sinkFactories ma
 				clock:   j.opts.Clock,
 				metrics: newTaskMetrics(),
 				ptDirty: true,
+
+				injectFault: j.opts.InjectFault,
 			}
 			t.log = j.opts.Logger.With("job", spec.Name, "task", t.name)
 			if head.Kind() == KindSource {
@@ -274,6 +301,7 @@ func (j *Job) buildTasks(srcFactories map[string]func() Source, sinkFactories ma
 				if head.Watermarks != nil {
 					t.srcWM = *head.Watermarks
 				}
+				t.srcW = &sourceWriter{maxTs: abi.NoTimestamp, wm: abi.MinWatermark}
 				t.srcInfo = TaskInfo{Job: spec.Name, NodeID: head.ID, Subtask: s, Parallelism: head.Parallelism, Logger: t.log, Clock: j.opts.Clock}
 			} else {
 				channels := 0
@@ -289,7 +317,7 @@ func (j *Job) buildTasks(srcFactories map[string]func() Source, sinkFactories ma
 				t.inputsLeft = make([]int, len(head.Inputs))
 			}
 			tasksOf[c] = append(tasksOf[c], t)
-			j.tasks = append(j.tasks, t)
+			tasks = append(tasks, t)
 		}
 	}
 	// Channels: for every input edge of every chain head, from each
@@ -353,7 +381,9 @@ func (j *Job) buildTasks(srcFactories map[string]func() Source, sinkFactories ma
 				chained := i < len(c.nodes)-1
 				switch n.Kind() {
 				case KindSink:
-					next = &sinkElem{t: t, node: n, sink: sinkFactories[n.ID]()}
+					se := &sinkElem{t: t, node: n, sink: sinkFactories[n.ID]()}
+					se.tx, _ = se.sink.(TwoPhaseSink)
+					next = se
 					elems = append(elems, next)
 				case KindOperator:
 					p := n.Parallelism
@@ -373,7 +403,7 @@ func (j *Job) buildTasks(srcFactories map[string]func() Source, sinkFactories ma
 				}
 			}
 			if next == nil {
-				return fmt.Errorf("runtime: chain %s has no output", c.name())
+				return nil, fmt.Errorf("runtime: chain %s has no output", c.name())
 			}
 			t.head = next
 			if t.out != nil {
@@ -386,7 +416,16 @@ func (j *Job) buildTasks(srcFactories map[string]func() Source, sinkFactories ma
 			t.elems = elems
 		}
 	}
-	return nil
+	if j.cp != nil && a.coord != nil {
+		for _, t := range tasks {
+			n := 0
+			if t.gate != nil {
+				n = len(t.gate.channels)
+			}
+			t.cp = newTaskCP(a, t, n)
+		}
+	}
+	return tasks, nil
 }
 
 func nodeByID(s *JobSpec, id string) *NodeSpec {
@@ -398,21 +437,200 @@ func nodeByID(s *JobSpec, id string) *NodeSpec {
 	return nil
 }
 
-// Run runs the job until its bounded inputs are done, ctx is cancelled or a
-// task fails; the first task failure cancels the others and is returned.
-// A Job runs once.
+// Run runs the job until its bounded inputs are done, ctx is cancelled,
+// it is stopped with a savepoint, or it fails for good. With checkpoint
+// storage, a failed task restarts the job from its latest completed
+// checkpoint as the restart strategy allows; without, the first task
+// failure is returned. A Job runs once.
 func (j *Job) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if err := j.open(ctx); err != nil {
-		j.closeBackends()
+	defer j.cleanup()
+	if err := j.setupCheckpointing(ctx); err != nil {
 		return err
 	}
-	defer j.cleanup()
+	rs := j.Spec.Restart
+	if j.cp == nil {
+		rs.Strategy = RestartNone
+	}
+	j.mu.Lock()
+	j.restart = newRestartStrategy(rs)
+	j.bad = map[string]bool{}
+	j.mu.Unlock()
+	initial, err := j.initialRestore(ctx)
+	if err != nil {
+		return err
+	}
+	rp := initial
+	if j.cp != nil {
+		if initial != nil {
+			j.cp.coord.ContinueAfter(initial.meta.ID)
+		}
+		if j.opts.Checkpoint.Resume {
+			if rp, err = j.latestRestore(ctx, initial); err != nil {
+				return err
+			}
+		}
+		cctx, ccancel := context.WithCancel(ctx)
+		defer ccancel()
+		go j.cp.coord.Run(cctx)
+	}
+	for n := 1; ; n++ {
+		err := j.runAttempt(ctx, n, rp)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		now := j.opts.Clock.Now()
+		var re *restoreError
+		if rp != nil && errors.As(err, &re) && damaged(err) {
+			j.mu.Lock()
+			j.bad[rp.dir] = true
+			j.mu.Unlock()
+			j.event(Event{Kind: EventCheckpointSkipped, Attempt: n, Checkpoint: rp.meta.ID, Dir: rp.dir, Err: err})
+		}
+		j.mu.Lock()
+		j.failures = append(j.failures, Failure{Time: now, Attempt: n, Err: err})
+		history := append([]Failure(nil), j.failures...)
+		delay, ok, why := j.restart.next(now)
+		j.mu.Unlock()
+		j.event(Event{Kind: EventFailed, Attempt: n, Err: err})
+		if isPermanent(err) {
+			return err
+		}
+		if !ok {
+			if rs.Strategy == RestartNone {
+				return err
+			}
+			return &JobFailedError{Reason: why, History: history}
+		}
+		j.event(Event{Kind: EventRestarting, Attempt: n + 1, Delay: delay})
+		if delay > 0 {
+			select {
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			case <-j.opts.Clock.After(delay):
+			}
+		}
+		if rp, err = j.latestRestore(ctx, initial); err != nil {
+			return err
+		}
+	}
+}
+
+// initialRestore reads the savepoint the job starts from, if any.
+func (j *Job) initialRestore(ctx context.Context) (*restorePoint, error) {
+	co := j.opts.Checkpoint
+	if co == nil || co.From == nil {
+		return nil, nil
+	}
+	f := co.From
+	m, err := checkpoint.ReadMetadata(ctx, f.Storage, f.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("savepoint: %w", err)
+	}
+	rp := &restorePoint{storage: f.Storage, dir: f.Dir, meta: m, allow: f.AllowNonRestoredState}
+	if err := j.checkMapping(rp); err != nil {
+		return nil, err
+	}
+	return rp, nil
+}
+
+// latestRestore returns the newest retained checkpoint that is intact,
+// else the initial savepoint, else nil (start afresh).
+func (j *Job) latestRestore(ctx context.Context, initial *restorePoint) (*restorePoint, error) {
+	for _, m := range j.cp.coord.Retained() {
+		dir := j.cp.coord.CheckpointDir(m.ID)
+		j.mu.Lock()
+		bad := j.bad[dir]
+		j.mu.Unlock()
+		if bad {
+			continue
+		}
+		rp := &restorePoint{storage: j.cp.opts.Storage, dir: dir, root: j.cp.root, meta: m, native: true,
+			allow: j.opts.Checkpoint.From != nil && j.opts.Checkpoint.From.AllowNonRestoredState}
+		err := checkpoint.Verify(ctx, rp.storage, dir, rp.root, m)
+		if err == nil {
+			err = j.checkMapping(rp)
+		}
+		if err != nil {
+			if isPermanent(err) {
+				return nil, err
+			}
+			j.mu.Lock()
+			j.bad[dir] = true
+			j.mu.Unlock()
+			j.opts.Logger.Warn("skipping a damaged checkpoint", "checkpoint", m.ID, "err", err)
+			j.event(Event{Kind: EventCheckpointSkipped, Checkpoint: m.ID, Dir: dir, Err: err})
+			continue
+		}
+		return rp, nil
+	}
+	if initial != nil {
+		j.mu.Lock()
+		bad := j.bad[initial.dir]
+		j.mu.Unlock()
+		if !bad {
+			return initial, nil
+		}
+		return nil, fmt.Errorf("the savepoint the job started from is damaged and no later checkpoint is intact")
+	}
+	return nil, nil
+}
+
+// runAttempt builds, restores and runs the tasks once.
+func (j *Job) runAttempt(ctx context.Context, n int, rp *restorePoint) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	a := &attempt{job: j, n: n, uid: randomID(), ctx: ctx, exactlyOnce: j.Spec.Checkpoints.Mode != ModeAtLeastOnce}
+	if j.cp != nil {
+		a.coord, a.storage, a.sharedDir = j.cp.coord, j.cp.opts.Storage, j.cp.coord.SharedDir()
+	}
+	base := j.Spec.State.Dir
+	if base == "" {
+		if j.tmpDir == "" {
+			d, err := os.MkdirTemp("", "weir-state-")
+			if err != nil {
+				return err
+			}
+			j.tmpDir = d
+		}
+		base = j.tmpDir
+	}
+	a.stateDir = filepath.Join(base, j.Spec.Name, fmt.Sprintf("attempt-%d-%s", n, a.uid))
+	defer os.RemoveAll(a.stateDir)
+	tasks, err := j.buildTasks(a)
+	if err != nil {
+		return err
+	}
+	a.tasks = tasks
+	j.mu.Lock()
+	j.tasks = tasks
+	j.finished = map[*task]bool{}
+	j.mu.Unlock()
+	if err := j.open(ctx, a, rp); err != nil {
+		j.closeTasks(tasks)
+		return err
+	}
+	if j.cp != nil {
+		names := make([]string, len(tasks))
+		for i, t := range tasks {
+			names[i] = t.name
+		}
+		j.cp.current.Store(a)
+		j.cp.coord.Start(names)
+	}
+	ev := Event{Kind: EventStarted, Attempt: n}
+	if rp != nil {
+		ev.Kind, ev.Checkpoint, ev.Dir = EventRestored, rp.meta.ID, rp.dir
+	}
+	j.event(ev)
 	var wg sync.WaitGroup
 	var once sync.Once
 	var first error
-	for _, t := range j.tasks {
+	for _, t := range tasks {
 		t.ctx = ctx
 		if t.out != nil {
 			t.out.ctx = ctx
@@ -431,36 +649,68 @@ func (j *Job) Run(ctx context.Context) error {
 		}(t)
 	}
 	wg.Wait()
-	if first != nil {
-		return first
+	if j.cp != nil {
+		j.cp.current.Store(nil)
+		if first != nil {
+			j.cp.coord.Stop(first)
+		} else {
+			j.cp.coord.Pause()
+		}
+		a.uploads.Wait()
+		if first != nil {
+			if err := j.cp.coord.Sweep(context.WithoutCancel(ctx)); err != nil {
+				j.opts.Logger.Warn("removing files of the failed attempt", "err", err)
+			}
+		}
 	}
-	return context.Cause(ctx)
+	if first == nil && ctx.Err() != nil {
+		first = context.Cause(ctx)
+	}
+	// Two-phase-commit sinks: the final transaction becomes visible once
+	// every task has finished; after a failure it is left pending and the
+	// next attempt discards it.
+	for _, t := range tasks {
+		for _, e := range t.elems {
+			s, ok := e.(*sinkElem)
+			if !ok || s.tx == nil {
+				continue
+			}
+			if first == nil {
+				if err := s.tx.Commit(context.WithoutCancel(ctx), FinalCheckpoint); err != nil {
+					first = fmt.Errorf("task %s: sink %s: commit: %w", t.name, s.node.ID, err)
+				}
+			}
+			if err := s.sink.Close(); err != nil && first == nil {
+				first = fmt.Errorf("task %s: sink %s: close: %w", t.name, s.node.ID, err)
+			}
+		}
+	}
+	return first
 }
 
-// open creates every task's state backend and operator instances. Operator
-// instances are opened here, on the caller's goroutine, before any task
-// runs: a module that cannot start fails the job before data flows.
-func (j *Job) open(ctx context.Context) error {
+// open creates every task's state backend, restores it and the
+// connectors from rp (if any), and opens the operator instances, on the
+// caller's goroutine before any task runs: a module that cannot start
+// fails the attempt before data flows.
+func (j *Job) open(ctx context.Context, a *attempt, rp *restorePoint) error {
 	spec := j.Spec
-	pebbleDir := spec.State.Dir
-	if spec.State.Backend == "pebble" && pebbleDir == "" {
-		d, err := os.MkdirTemp("", "weir-state-")
-		if err != nil {
-			return err
-		}
-		j.tmpDir, pebbleDir = d, d
-	}
-	for _, t := range j.tasks {
+	for _, t := range a.tasks {
 		t.ctx = ctx
+		dbDir := filepath.Join(a.stateDir, taskDirName(t))
 		switch spec.State.Backend {
 		case "pebble":
-			b, err := state.OpenPebble(filepath.Join(pebbleDir, spec.Name, t.name), state.PebbleOptions{})
+			b, err := state.OpenPebble(dbDir, state.PebbleOptions{})
 			if err != nil {
 				return fmt.Errorf("task %s: state: %w", t.name, err)
 			}
 			t.backend = b
 		default:
 			t.backend = state.NewMemory()
+		}
+		if rp != nil && t.cp != nil {
+			if err := j.restoreTask(ctx, a, t, rp, dbDir); err != nil {
+				return err
+			}
 		}
 		for _, e := range t.elems {
 			op, ok := e.(*operatorElem)
@@ -481,12 +731,18 @@ func (j *Job) open(ctx context.Context) error {
 			}
 			op.inst = inst
 			cfg, _ := n.ConfigJSON()
+			op.access.registered = map[string]bool{}
 			err = inst.Open(ctx, abi.OpenInfo{
 				Operator: n.Operator, NodeID: n.ID, Config: cfg,
 				Subtask: uint32(t.subtask), Parallelism: uint32(n.Parallelism),
 				MaxParallelism: uint32(spec.MaxParallelism), Inputs: uint32(max(1, len(n.Inputs))),
 			})
 			if err != nil {
+				if re := op.access.regErr; re != nil && errors.Is(re, state.ErrKindMismatch) {
+					// Restored state of another kind: a module version that
+					// cannot take this savepoint. No restart can fix it.
+					return permanent(fmt.Errorf("task %s: operator %s: the restored state does not fit the module: %w", t.name, n.ID, re))
+				}
 				return fmt.Errorf("task %s: operator %s: open: %w", t.name, n.ID, err)
 			}
 		}
@@ -500,21 +756,35 @@ func (j *Job) open(ctx context.Context) error {
 			}
 		}
 	}
+	if rp != nil {
+		return j.checkRegistered(rp, a.tasks)
+	}
 	return nil
 }
 
-func (j *Job) closeBackends() {
-	for _, t := range j.tasks {
+// taskDirName is a file-system-safe directory name for a task's state.
+func taskDirName(t *task) string {
+	r := strings.NewReplacer("+", "_", "[", "-", "]", "")
+	return r.Replace(t.name)
+}
+
+// closeTasks releases what open created for tasks that never ran.
+func (j *Job) closeTasks(tasks []*task) {
+	for _, t := range tasks {
 		for _, e := range t.elems {
-			if op, ok := e.(*operatorElem); ok && op.inst != nil {
-				_ = op.inst.Close(context.Background())
+			switch e := e.(type) {
+			case *operatorElem:
+				if e.inst != nil {
+					_ = e.inst.Close(context.Background())
+				}
+			case *sinkElem:
+				_ = e.sink.Close()
 			}
 		}
 		if t.backend != nil {
 			_ = t.backend.Close()
 		}
 	}
-	j.cleanup()
 }
 
 func (j *Job) cleanup() {

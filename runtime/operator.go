@@ -202,6 +202,7 @@ type sinkElem struct {
 	t      *task
 	node   *NodeSpec
 	sink   Sink
+	tx     TwoPhaseSink // sink, when it commits by checkpoints
 	filter bool
 	buf    []byte
 }
@@ -231,9 +232,22 @@ func (s *sinkElem) finish() error {
 	if err := s.sink.Finish(s.t.ctx); err != nil {
 		return fmt.Errorf("sink %s: finish: %w", s.node.ID, err)
 	}
+	if s.tx != nil {
+		if _, err := s.tx.PreCommit(s.t.ctx, FinalCheckpoint); err != nil {
+			return fmt.Errorf("sink %s: pre-commit at end of input: %w", s.node.ID, err)
+		}
+	}
 	return nil
 }
-func (s *sinkElem) close() error { return s.sink.Close() }
+
+// close closes the sink, except a two-phase-commit sink: the job commits
+// its final transaction once every task finished, then closes it.
+func (s *sinkElem) close() error {
+	if s.tx != nil {
+		return nil
+	}
+	return s.sink.Close()
+}
 
 // outputWriter as the chain's last element.
 func (o *outputWriter) watermark(wm int64) error {
@@ -269,6 +283,10 @@ type stateAccess struct {
 	lastKey []byte
 	lastKG  int
 	hasLast bool
+	// registered records the state names the operator registered (for
+	// the restore check that no restored state is left unmapped).
+	registered map[string]bool
+	regErr     error // the last refused registration, for Open's error
 }
 
 func (s *stateAccess) keyGroup(key []byte) (int, error) {
@@ -293,7 +311,11 @@ func (s *stateAccess) Register(name string, kind abi.StateKind) (int32, error) {
 	}
 	id, err := s.t.backend.Register(s.node, name, kind)
 	if err != nil {
+		s.regErr = err
 		return 0, abi.ErrInvalid
+	}
+	if s.registered != nil {
+		s.registered[name] = true
 	}
 	return int32(id), nil
 }

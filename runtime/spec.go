@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -27,6 +28,8 @@ type JobSpec struct {
 	State          StateSpec             `yaml:"state,omitempty" json:"state,omitempty"`
 	Exchange       ExchangeSpec          `yaml:"exchange,omitempty" json:"exchange,omitempty"`
 	Limits         LimitsSpec            `yaml:"limits,omitempty" json:"limits,omitempty"`
+	Checkpoints    CheckpointSpec        `yaml:"checkpoints,omitempty" json:"checkpoints,omitempty"`
+	Restart        RestartSpec           `yaml:"restart,omitempty" json:"restart,omitempty"`
 }
 
 // ModuleSpec locates a module's Wasm file (relative paths are resolved
@@ -108,6 +111,63 @@ type StateSpec struct {
 	// Dir holds Pebble state (default: a temporary directory per run).
 	Dir string `yaml:"dir,omitempty" json:"dir,omitempty"`
 }
+
+// CheckpointSpec configures barrier checkpoints (DESIGN.md, "Time, state
+// and snapshots"). Checkpoints are off unless Interval is set; savepoints
+// work either way when the job has checkpoint storage.
+type CheckpointSpec struct {
+	// Interval between periodic checkpoints (0: none).
+	Interval Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
+	// Timeout aborts a checkpoint that has not completed (default 10m).
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// MinPause between the end of one checkpoint and the next trigger.
+	MinPause Duration `yaml:"minPause,omitempty" json:"minPause,omitempty"`
+	// MaxConcurrent checkpoints in flight (default 1).
+	MaxConcurrent int `yaml:"maxConcurrent,omitempty" json:"maxConcurrent,omitempty"`
+	// Retain is how many completed checkpoints are kept (default 3).
+	Retain int `yaml:"retain,omitempty" json:"retain,omitempty"`
+	// Mode: exactly-once (default; barriers are aligned) or at-least-once
+	// (no alignment: records after a barrier on a fast input may be
+	// replayed after recovery).
+	Mode string `yaml:"mode,omitempty" json:"mode,omitempty"`
+	// Storage is where checkpoints go: a directory path or file:// URI, or
+	// s3://bucket/prefix?endpoint=host:port (default: ./weir-data/checkpoints
+	// next to the working directory, set by the caller).
+	Storage string `yaml:"storage,omitempty" json:"storage,omitempty"`
+}
+
+// Checkpoint modes.
+const (
+	ModeExactlyOnce = "exactly-once"
+	ModeAtLeastOnce = "at-least-once"
+)
+
+// RestartSpec is the restart strategy after a task failure.
+type RestartSpec struct {
+	// Strategy: none, fixed or exponential (default: fixed when
+	// checkpoints are on, none otherwise — Flink's choice).
+	Strategy string `yaml:"strategy,omitempty" json:"strategy,omitempty"`
+	// Attempts: most restarts in a row for fixed (default 10); unlimited
+	// (0) for exponential, which relies on the failure rate.
+	Attempts int `yaml:"attempts,omitempty" json:"attempts,omitempty"`
+	// Delay before a restart (default 1s); the first delay for exponential.
+	Delay Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
+	// MaxDelay caps exponential back-off (default 1m).
+	MaxDelay Duration `yaml:"maxDelay,omitempty" json:"maxDelay,omitempty"`
+	// Multiplier of exponential back-off (default 2).
+	Multiplier float64 `yaml:"multiplier,omitempty" json:"multiplier,omitempty"`
+	// MaxFailures within FailureInterval fail the job for good (0: no
+	// failure-rate limit).
+	MaxFailures     int      `yaml:"maxFailures,omitempty" json:"maxFailures,omitempty"`
+	FailureInterval Duration `yaml:"failureInterval,omitempty" json:"failureInterval,omitempty"`
+}
+
+// Restart strategies.
+const (
+	RestartNone        = "none"
+	RestartFixed       = "fixed"
+	RestartExponential = "exponential"
+)
 
 // ExchangeSpec tunes the batches between tasks.
 type ExchangeSpec struct {
@@ -233,6 +293,9 @@ func (s *JobSpec) ResolvePaths(dir string) {
 	if s.State.Dir != "" && !filepath.IsAbs(s.State.Dir) {
 		s.State.Dir = filepath.Join(dir, s.State.Dir)
 	}
+	if st := s.Checkpoints.Storage; st != "" && !strings.Contains(st, "://") && !filepath.IsAbs(st) {
+		s.Checkpoints.Storage = filepath.Join(dir, st)
+	}
 }
 
 // ConfigJSON returns the node's config encoded as JSON ("{}" when absent).
@@ -292,6 +355,27 @@ func (s *JobSpec) applyDefaults() {
 	if s.Exchange.Buffers == 0 {
 		s.Exchange.Buffers = 4
 	}
+	if s.Checkpoints.Mode == "" {
+		s.Checkpoints.Mode = ModeExactlyOnce
+	}
+	if s.Restart.Strategy == "" {
+		s.Restart.Strategy = RestartNone
+		if s.Checkpoints.Interval > 0 {
+			s.Restart.Strategy = RestartFixed
+		}
+	}
+	if s.Restart.Delay == 0 {
+		s.Restart.Delay = Duration(time.Second)
+	}
+	if s.Restart.Attempts == 0 && s.Restart.Strategy == RestartFixed {
+		s.Restart.Attempts = 10
+	}
+	if s.Restart.MaxDelay == 0 {
+		s.Restart.MaxDelay = Duration(time.Minute)
+	}
+	if s.Restart.Multiplier == 0 {
+		s.Restart.Multiplier = 2
+	}
 	for i := range s.Nodes {
 		n := &s.Nodes[i]
 		if n.Parallelism == 0 {
@@ -341,6 +425,47 @@ func (s *JobSpec) validateStructure(keyedOf func(n *NodeSpec) (keyed, known bool
 	}
 	if s.Exchange.Buffers < 1 || s.Exchange.Buffers > 1024 {
 		add("exchange.buffers", "must be between 1 and 1024, got %d", s.Exchange.Buffers)
+	}
+	c := &s.Checkpoints
+	for _, d := range []struct {
+		f string
+		v Duration
+	}{{"checkpoints.interval", c.Interval}, {"checkpoints.timeout", c.Timeout}, {"checkpoints.minPause", c.MinPause},
+		{"restart.delay", s.Restart.Delay}, {"restart.maxDelay", s.Restart.MaxDelay}, {"restart.failureInterval", s.Restart.FailureInterval}} {
+		if d.v < 0 {
+			add(d.f, "must not be negative")
+		}
+	}
+	if c.Interval > 0 && c.Interval < Duration(10*time.Millisecond) {
+		add("checkpoints.interval", "must be at least 10ms, got %v", time.Duration(c.Interval))
+	}
+	if c.MaxConcurrent < 0 || c.MaxConcurrent > 16 {
+		add("checkpoints.maxConcurrent", "must be between 1 and 16, got %d", c.MaxConcurrent)
+	}
+	if c.Retain < 0 || c.Retain > 1000 {
+		add("checkpoints.retain", "must be between 1 and 1000, got %d", c.Retain)
+	}
+	switch c.Mode {
+	case ModeExactlyOnce, ModeAtLeastOnce:
+	default:
+		add("checkpoints.mode", "must be %s or %s, got %q", ModeExactlyOnce, ModeAtLeastOnce, c.Mode)
+	}
+	switch s.Restart.Strategy {
+	case RestartNone, RestartFixed, RestartExponential:
+	default:
+		add("restart.strategy", "must be none, fixed or exponential, got %q", s.Restart.Strategy)
+	}
+	if s.Restart.Attempts < 0 {
+		add("restart.attempts", "must not be negative")
+	}
+	if s.Restart.Multiplier < 1 {
+		add("restart.multiplier", "must be >= 1, got %g", s.Restart.Multiplier)
+	}
+	if s.Restart.MaxFailures < 0 {
+		add("restart.maxFailures", "must not be negative")
+	}
+	if s.Restart.MaxFailures > 0 && s.Restart.FailureInterval <= 0 {
+		add("restart.failureInterval", "required with restart.maxFailures")
 	}
 	for name, m := range s.Modules {
 		if m.Path == "" {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weirstream/weir/abi"
@@ -34,6 +36,9 @@ type task struct {
 	srcInfo  TaskInfo
 	srcWM    WatermarkSpec
 	srcBatch int
+	srcW     *sourceWriter
+	srcDone  atomic.Bool // the source reached its end: no more barriers
+	trigMu   sync.Mutex  // orders srcDone against barrier triggers
 
 	// tasks with inputs
 	gate       *gate
@@ -45,10 +50,17 @@ type task struct {
 	ptNext  int64
 	ptOK    bool
 	ptOwner []uint32 // owners that are keyed operators
+
+	injectFault func(string) error
+	cp          *taskCP // checkpointing; nil when the job has no checkpoint storage
 }
 
-// errFinished ends a task loop normally.
-var errFinished = errors.New("finished")
+// errFinished ends a task loop normally; errStopped ends it after a
+// stop-with-savepoint completed.
+var (
+	errFinished = errors.New("finished")
+	errStopped  = errors.New("stopped with a savepoint")
+)
 
 func (t *task) run() (err error) {
 	defer func() {
@@ -73,10 +85,21 @@ func (t *task) run() (err error) {
 	} else {
 		err = t.runInputs()
 	}
-	if errors.Is(err, errFinished) {
+	if errors.Is(err, errFinished) || errors.Is(err, errStopped) {
 		return nil
 	}
 	return err
+}
+
+// fault runs the test hook that injects failures.
+func (t *task) fault() error {
+	if t.injectFault == nil {
+		return nil
+	}
+	if err := t.injectFault(t.name); err != nil {
+		return fmt.Errorf("injected fault: %w", err)
+	}
+	return nil
 }
 
 // deliver hands an event batch to the head element: runs of records go as
@@ -161,11 +184,17 @@ func (t *task) runSource() error {
 	if t.srcWM.Interval != nil {
 		interval = time.Duration(*t.srcWM.Interval)
 	}
-	w := &sourceWriter{
-		maxTs:      abi.NoTimestamp,
-		lag:        int64(time.Duration(t.srcWM.OutOfOrderness)/time.Millisecond) + 1,
-		wm:         abi.MinWatermark,
-		punctuated: interval == 0,
+	w := t.srcW
+	w.lag = int64(time.Duration(t.srcWM.OutOfOrderness)/time.Millisecond) + 1
+	w.punctuated = interval == 0
+	// A restored generator resumes where it was: downstream sees the
+	// watermark again before any replayed record.
+	if wm := w.current(); wm > w.wm {
+		w.wm = wm
+		t.metrics.watermark.Store(wm)
+		if err := t.head.watermark(wm); err != nil {
+			return err
+		}
 	}
 	idleTimeout := time.Duration(t.srcWM.IdleTimeout)
 	lastWM := t.clock.Now()
@@ -175,6 +204,14 @@ func (t *task) runSource() error {
 	for {
 		if err := t.ctx.Err(); err != nil {
 			return context.Cause(t.ctx)
+		}
+		if t.cp != nil {
+			if err := t.sourceCheckpointing(); err != nil {
+				return err
+			}
+		}
+		if err := t.fault(); err != nil {
+			return err
 		}
 		if t.out != nil {
 			t.out.flushIfLingered()
@@ -210,6 +247,7 @@ func (t *task) runSource() error {
 			}
 		}
 		if done {
+			t.sourceFinished()
 			t.metrics.watermark.Store(abi.MaxWatermark)
 			if err := t.head.watermark(abi.MaxWatermark); err != nil {
 				return err
@@ -273,11 +311,81 @@ func (t *task) checkProcessingTime() error {
 	return t.head.processingTime(now)
 }
 
+// sourceCheckpointing injects triggered barriers, commits completed
+// checkpoints, and keeps a source suspended after a stop-with-savepoint
+// barrier until the savepoint completes (the task stops) or fails (the
+// source resumes).
+func (t *task) sourceCheckpointing() error {
+	cp := t.cp
+	if err := t.injectBarriers(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-cp.signal:
+			if err := t.onSignal(); err != nil {
+				return err
+			}
+		default:
+		}
+		if cp.suspended == 0 {
+			return nil
+		}
+		if cp.a.stopID.Load() != cp.suspended {
+			cp.suspended = 0 // the savepoint failed: go on
+			return nil
+		}
+		if t.out != nil {
+			t.out.flushAll()
+		}
+		select {
+		case <-cp.signal:
+			if err := t.onSignal(); err != nil {
+				return err
+			}
+		case <-t.ctx.Done():
+			return context.Cause(t.ctx)
+		}
+	}
+}
+
+// sourceFinished stops barrier injection at this source: barriers
+// triggered but not injected are declined, and the coordinator triggers no
+// more checkpoints (Flink before FLIP-147: a job whose sources are
+// finishing takes no new checkpoints; its sinks commit at the end).
+func (t *task) sourceFinished() {
+	t.trigMu.Lock()
+	t.srcDone.Store(true)
+	t.trigMu.Unlock()
+	if t.cp != nil {
+		t.cp.a.coord.Pause()
+		t.declineTriggers()
+	}
+}
+
 func (t *task) runInputs() error {
+	var signal chan struct{}
+	if t.cp != nil {
+		signal = t.cp.signal
+	}
 	for {
 		var env envelope
+		off := 0
+		if t.cp != nil {
+			if h, ok := t.cp.nextReady(); ok {
+				if err := t.handleAt(h.env, h.off); err != nil {
+					return err
+				}
+				continue
+			}
+		}
 		select {
 		case env = <-t.gate.inbox:
+		case <-signal:
+			if err := t.onSignal(); err != nil {
+				return err
+			}
+			continue
 		default:
 			// About to wait: send lingering output, then wait for input,
 			// the linger deadline, a processing-time timer or cancellation.
@@ -296,6 +404,11 @@ func (t *task) runInputs() error {
 			}
 			select {
 			case env = <-t.gate.inbox:
+			case <-signal:
+				if err := t.onSignal(); err != nil {
+					return err
+				}
+				continue
 			case <-lingerC:
 				continue
 			case <-ptC:
@@ -307,9 +420,11 @@ func (t *task) runInputs() error {
 				return context.Cause(t.ctx)
 			}
 		}
-		err := t.handle(env)
-		t.gate.recycle(env)
-		if err != nil {
+		if t.cp != nil && t.cp.blocked[env.ch] {
+			t.cp.held[env.ch] = append(t.cp.held[env.ch], heldEnv{env, 0})
+			continue
+		}
+		if err := t.handleAt(env, off); err != nil {
 			return err
 		}
 		if t.out != nil {
@@ -323,10 +438,31 @@ func (t *task) runInputs() error {
 	}
 }
 
-// handle processes one batch from channel env.ch.
-func (t *task) handle(env envelope) error {
+// handleAt processes env's batch from offset off, and recycles the buffer
+// unless a barrier blocked the channel midway: then the rest is held until
+// the alignment completes.
+func (t *task) handleAt(env envelope, off int) error {
+	if err := t.fault(); err != nil {
+		return err
+	}
+	stop, err := t.handle(env, off)
+	if err != nil {
+		return err
+	}
+	if stop >= 0 && stop < len(env.buf) {
+		t.cp.held[env.ch] = append(t.cp.held[env.ch], heldEnv{env, stop})
+		return nil
+	}
+	t.gate.recycle(env)
+	return nil
+}
+
+// handle processes one batch from channel env.ch, starting at offset
+// start. It returns the offset after a barrier that blocked the channel,
+// or -1 when it processed the whole batch.
+func (t *task) handle(env envelope, start int) (int, error) {
 	input := t.gate.input[env.ch]
-	b := env.buf
+	b := env.buf[start:]
 	d := abi.NewDecoder(b)
 	var e abi.Event
 	runStart, runEnd := -1, -1
@@ -346,10 +482,14 @@ func (t *task) handle(env envelope) error {
 		}
 		return t.head.records(input, b[s:en])
 	}
+	account := func(n int) {
+		t.metrics.recordsIn.Add(records)
+		t.metrics.bytesIn.Add(int64(n))
+	}
 	for d.More() {
 		off := d.Offset()
 		if err := d.Next(&e); err != nil {
-			return fmt.Errorf("channel %d: %w", env.ch, err)
+			return -1, fmt.Errorf("channel %d: %w", env.ch, err)
 		}
 		if e.Kind == abi.KindRecord {
 			records++
@@ -360,7 +500,18 @@ func (t *task) handle(env envelope) error {
 			continue
 		}
 		if err := flushRun(); err != nil {
-			return err
+			return -1, err
+		}
+		if e.Kind == abi.KindBarrier {
+			block, err := t.onBarrier(env.ch, &e)
+			if err != nil {
+				return -1, err
+			}
+			if block {
+				account(d.Offset())
+				return start + d.Offset(), nil
+			}
+			continue
 		}
 		wasIdle := t.tracker.isIdle
 		var wm int64
@@ -373,37 +524,39 @@ func (t *task) handle(env envelope) error {
 		case abi.KindEndOfInput:
 			wm, adv = t.tracker.finish(env.ch)
 		default:
-			continue // barriers: the checkpoint issue
+			continue
 		}
 		if t.tracker.isIdle != wasIdle && !adv {
 			if err := t.head.idle(t.tracker.isIdle); err != nil {
-				return err
+				return -1, err
 			}
 		}
 		if adv {
 			t.metrics.watermark.Store(wm)
 			if err := t.head.watermark(wm); err != nil {
-				return err
+				return -1, err
 			}
 		}
 		if e.Kind == abi.KindEndOfInput {
+			// An alignment waiting only for ended channels completes.
+			if err := t.channelEnded(env.ch); err != nil {
+				return -1, err
+			}
 			t.inputsLeft[input]--
 			if t.inputsLeft[input] == 0 {
 				if err := t.head.endInput(input); err != nil {
-					return err
+					return -1, err
 				}
 			}
 			if t.tracker.liveLeft == 0 {
 				if err := t.head.finish(); err != nil {
-					return err
+					return -1, err
 				}
-				t.metrics.recordsIn.Add(records)
-				t.metrics.bytesIn.Add(int64(len(b)))
-				return errFinished
+				account(len(b))
+				return -1, errFinished
 			}
 		}
 	}
-	t.metrics.recordsIn.Add(records)
-	t.metrics.bytesIn.Add(int64(len(b)))
-	return flushRun()
+	account(len(b))
+	return -1, flushRun()
 }

@@ -31,14 +31,6 @@ func flipTimestamp(ts int64) uint64 { return uint64(ts) ^ (1 << 63) }
 
 func unflipTimestamp(u uint64) int64 { return int64(u ^ (1 << 63)) }
 
-// appendGroupKey appends kg (big-endian u16) and key: the lookup key of the
-// Memory backend's per-state maps. It needs no length prefix because each
-// map holds one (state, kind) and sub keys live in a nested map.
-func appendGroupKey(b []byte, kg int, key []byte) []byte {
-	b = binary.BigEndian.AppendUint16(b, uint16(kg))
-	return append(b, key...)
-}
-
 // appendStatePrefix appends the storage-key prefix of every cell of
 // (id, kg, key): kg u16, spaceState, id u32, uvarint(len(key)), key. The
 // length prefix makes the key self-delimiting, so cells of key "a" with sub

@@ -1,6 +1,10 @@
 package state
 
-import "github.com/weirstream/weir/abi"
+import (
+	"maps"
+
+	"github.com/weirstream/weir/abi"
+)
 
 // timerQueueID names the timers of one operator in one time domain; the
 // queues are independent.
@@ -10,13 +14,57 @@ type timerQueueID struct {
 }
 
 // memTimerQueue is a min-heap of timers ordered by id (appendTimerID: the
-// bytes sort in firing order) plus the set of ids for de-duplication and
-// deletion. Popped timers are recycled so that steady-state registration
-// allocates only the id string.
+// bytes sort in firing order) plus, per key group, the set of ids for
+// de-duplication and deletion. The sets are what a snapshot freezes (the
+// heap is only an index over them), so they are per key group for
+// copy-on-write like the state groups. Popped timers are recycled so that
+// steady-state registration allocates only the id string.
 type memTimerQueue struct {
 	heap []*memTimer
-	set  map[string]*memTimer
+	sets []*memTimerSet // by key group, grown on demand
 	free []*memTimer
+}
+
+// memTimerSet holds the timers of one queue in one key group by id. A
+// snapshot reads only the ids (map keys); the *memTimer values are the
+// task's heap entries, which it changes freely.
+type memTimerSet struct {
+	gen uint64
+	ids map[string]*memTimer
+}
+
+// lookup returns the timer of id in key group kg, or nil.
+func (q *memTimerQueue) lookup(kg int, id []byte) *memTimer {
+	if kg < len(q.sets) {
+		if s := q.sets[kg]; s != nil {
+			return s.ids[string(id)]
+		}
+	}
+	return nil
+}
+
+// writableSet returns the set of kg for changing, of the current
+// generation: created, or copied if a snapshot may share it.
+func (m *Memory) writableSet(q *memTimerQueue, kg int) *memTimerSet {
+	if kg < len(q.sets) {
+		if s := q.sets[kg]; s != nil && s.gen == m.gen {
+			return s
+		}
+	}
+	if kg >= len(q.sets) {
+		q.sets = append(q.sets, make([]*memTimerSet, kg+1-len(q.sets))...)
+	}
+	s := q.sets[kg]
+	switch {
+	case s == nil:
+		s = &memTimerSet{gen: m.gen, ids: make(map[string]*memTimer)}
+	case m.live.Load() == 0:
+		s.gen = m.gen
+	default:
+		s = &memTimerSet{gen: m.gen, ids: maps.Clone(s.ids)}
+	}
+	q.sets[kg] = s
+	return s
 }
 
 type memTimer struct {
@@ -51,11 +99,11 @@ func (m *Memory) RegisterTimer(t Timer) error {
 	qid := timerQueueID{t.Owner, t.Domain}
 	q := m.timers[qid]
 	if q == nil {
-		q = &memTimerQueue{set: make(map[string]*memTimer)}
+		q = &memTimerQueue{}
 		m.timers[qid] = q
 	}
 	m.tbuf = appendTimerID(m.tbuf[:0], t.Timestamp, t.KeyGroup, t.Key)
-	if q.set[string(m.tbuf)] != nil {
+	if q.lookup(t.KeyGroup, m.tbuf) != nil {
 		return nil
 	}
 	var e *memTimer
@@ -65,7 +113,7 @@ func (m *Memory) RegisterTimer(t Timer) error {
 		e = &memTimer{}
 	}
 	e.id = string(m.tbuf)
-	q.set[e.id] = e
+	m.writableSet(q, t.KeyGroup).ids[e.id] = e
 	q.push(e)
 	return nil
 }
@@ -83,11 +131,11 @@ func (m *Memory) DeleteTimer(t Timer) error {
 		return nil
 	}
 	m.tbuf = appendTimerID(m.tbuf[:0], t.Timestamp, t.KeyGroup, t.Key)
-	e := q.set[string(m.tbuf)]
+	e := q.lookup(t.KeyGroup, m.tbuf)
 	if e == nil {
 		return nil
 	}
-	delete(q.set, e.id)
+	delete(m.writableSet(q, t.KeyGroup).ids, e.id)
 	q.removeAt(e.idx)
 	q.recycle(e)
 	return nil
@@ -119,8 +167,8 @@ func (m *Memory) FireTimers(owner uint32, domain abi.TimeDomain, upTo int64, fn 
 			break
 		}
 		q.removeAt(0)
-		delete(q.set, e.id)
 		kg := int(e.id[8])<<8 | int(e.id[9])
+		delete(m.writableSet(q, kg).ids, e.id)
 		m.fireKey = append(m.fireKey[:0], e.id[timerIDLen:]...)
 		q.recycle(e)
 		if err := fn(Timer{Owner: owner, Domain: domain, Timestamp: ts, KeyGroup: kg, Key: m.fireKey}); err != nil {

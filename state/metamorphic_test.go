@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +21,10 @@ import (
 // against a reference model written here, the Memory backend and Pebble in
 // three configurations, and compares the result of every operation. The
 // Pebble configurations with small caches and batches also close and reopen
-// their store now and then, so persistence is checked mid-sequence.
+// their store now and then, so persistence is checked mid-sequence, and
+// every system is now and then replaced by a restore of a snapshot of
+// itself (canonical stream or, for two Pebble configurations, native
+// files), so snapshots are checked against every later operation.
 func TestMetamorphic(t *testing.T) {
 	seeds := []uint64{1, 2, 3, 4, 5, 6}
 	ops := 2500
@@ -69,6 +74,7 @@ const (
 	opNextTimer
 	opReopen
 	opFlush
+	opRestore
 	numOps
 )
 
@@ -76,7 +82,7 @@ const (
 var mmWeights = [numOps]int{
 	opGet: 20, opPut: 20, opDelete: 6, opAppend: 10, opScan: 10, opClear: 3,
 	opRegister: 1, opRegisterTimer: 12, opDeleteTimer: 4, opFireTimers: 4,
-	opNextTimer: 4, opReopen: 1, opFlush: 1,
+	opNextTimer: 4, opReopen: 1, opFlush: 1, opRestore: 1,
 }
 
 type mmOp struct {
@@ -137,12 +143,75 @@ func randomOp(r *rand.Rand) mmOp {
 }
 
 // mmBackend is a system under test: a backend, the ids it gave to
-// mmStates, and how to reopen it (nil for Memory).
+// mmStates, and how to reopen it (nil for Memory). A Pebble backend
+// lives in dir with opts; native says it is restored from native files.
 type mmBackend struct {
 	name   string
 	b      state.Backend
 	ids    []state.ID
 	reopen func() (state.Backend, error)
+	t      *testing.T
+	dir    string
+	opts   state.PebbleOptions
+	native bool
+}
+
+// mmOwners name the timer owners of the metamorphic test for snapshots:
+// owner 0 is operator op1, owner 1 op2.
+var mmOwners = []string{"op1", "op2"}
+
+var allKeyGroups = abi.KeyGroupRange{Start: 0, End: state.MaxKeyGroups}
+
+var mmMapping = state.ImportMapping{Owner: func(op string) (uint32, bool) {
+	i := slices.Index(mmOwners, op)
+	return uint32(i), i >= 0
+}}
+
+// restore snapshots the backend and returns a new one restored from the
+// snapshot; the old one is closed.
+func (mb *mmBackend) restore() (state.Backend, error) {
+	form := state.FormCanonical
+	if mb.native {
+		form = state.FormNative
+	}
+	snap, err := mb.b.(state.Snapshotter).Snapshot(form, mb.t.TempDir())
+	if err != nil {
+		return nil, err
+	}
+	defer snap.Release()
+	if err := mb.b.Close(); err != nil { // the snapshot outlives the backend
+		return nil, err
+	}
+	if mb.native {
+		mb.dir = mb.t.TempDir()
+		for _, f := range snap.NativeFiles() {
+			b, err := os.ReadFile(f.Path)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(filepath.Join(mb.dir, f.Name), b, 0o644); err != nil {
+				return nil, err
+			}
+		}
+		return state.OpenPebble(mb.dir, mb.opts)
+	}
+	var buf bytes.Buffer
+	err = snap.Export(&buf, allKeyGroups, func(o uint32) string { return mmOwners[o] })
+	if err != nil {
+		return nil, err
+	}
+	var nb state.Backend = state.NewMemory()
+	if mb.dir != "" {
+		mb.dir = mb.t.TempDir()
+		if nb, err = state.OpenPebble(mb.dir, mb.opts); err != nil {
+			return nil, err
+		}
+	}
+	if err := state.Import(nb, &buf, allKeyGroups, mmMapping); err != nil {
+		_ = nb.Close()
+		return nil, err
+	}
+	return nb, nil
 }
 
 func (mb *mmBackend) registerAll() error {
@@ -159,24 +228,24 @@ func (mb *mmBackend) registerAll() error {
 
 func runMetamorphic(t *testing.T, seed uint64, nops int) {
 	configs := []struct {
-		name   string
-		opts   state.PebbleOptions
-		reopen bool
+		name           string
+		opts           state.PebbleOptions
+		reopen, native bool
 	}{
-		{"pebble-default", state.PebbleOptions{}, false},
-		{"pebble-tiny", tinyPebbleOptions, true},
-		{"pebble-small", state.PebbleOptions{CacheBytes: 2000, BatchBytes: 300, TimerCacheSize: 2, MemTableBytes: 1 << 20, BlockCacheBytes: 1 << 20}, true},
+		{"pebble-default", state.PebbleOptions{}, false, true},
+		{"pebble-tiny", tinyPebbleOptions, true, false},
+		{"pebble-small", state.PebbleOptions{CacheBytes: 2000, BatchBytes: 300, TimerCacheSize: 2, MemTableBytes: 1 << 20, BlockCacheBytes: 1 << 20}, true, true},
 	}
-	backends := []*mmBackend{{name: "memory", b: state.NewMemory()}}
+	backends := []*mmBackend{{name: "memory", b: state.NewMemory(), t: t}}
 	for _, c := range configs {
-		dir, opts := t.TempDir(), c.opts
-		p, err := state.OpenPebble(dir, opts)
+		mb := &mmBackend{name: c.name, t: t, dir: t.TempDir(), opts: c.opts, native: c.native}
+		p, err := state.OpenPebble(mb.dir, mb.opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		mb := &mmBackend{name: c.name, b: p}
+		mb.b = p
 		if c.reopen {
-			mb.reopen = func() (state.Backend, error) { return state.OpenPebble(dir, opts) }
+			mb.reopen = func() (state.Backend, error) { return state.OpenPebble(mb.dir, mb.opts) }
 		}
 		backends = append(backends, mb)
 	}
@@ -194,11 +263,11 @@ func runMetamorphic(t *testing.T, seed uint64, nops int) {
 	r := rand.New(rand.NewPCG(seed, seed*7919))
 	// Counts of informative results: a generator that stopped producing
 	// them would make the comparison vacuous.
-	var hits, scans, fired, reopens int
+	var hits, scans, fired, reopens, restores int
 	defer func() {
-		t.Logf("%d ops: %d Get hits, %d non-empty scans, %d non-empty fires, %d reopens", nops, hits, scans, fired, reopens)
-		if !t.Failed() && (hits == 0 || scans == 0 || fired == 0 || reopens == 0) {
-			t.Errorf("degenerate sequence: %d Get hits, %d non-empty scans, %d non-empty fires, %d reopens", hits, scans, fired, reopens)
+		t.Logf("%d ops: %d Get hits, %d non-empty scans, %d non-empty fires, %d reopens, %d restores", nops, hits, scans, fired, reopens, restores)
+		if !t.Failed() && (hits == 0 || scans == 0 || fired == 0 || reopens == 0 || restores == 0) {
+			t.Errorf("degenerate sequence: %d Get hits, %d non-empty scans, %d non-empty fires, %d reopens, %d restores", hits, scans, fired, reopens, restores)
 		}
 	}()
 	var prev mmOp
@@ -220,6 +289,8 @@ func runMetamorphic(t *testing.T, seed uint64, nops int) {
 			fired++
 		case o.kind == opReopen:
 			reopens++
+		case o.kind == opRestore:
+			restores++
 		}
 		for _, mb := range backends {
 			got, err := mb.apply(o)
@@ -383,6 +454,20 @@ func (mb *mmBackend) apply(o mmOp) (string, error) {
 			return "", fmt.Errorf("ids changed across reopen: %v, then %v", before, mb.ids)
 		}
 		return "ok", nil
+	case opRestore:
+		before := slices.Clone(mb.ids)
+		nb, err := mb.restore()
+		if err != nil {
+			return "", fmt.Errorf("restore: %w", err)
+		}
+		mb.b = nb
+		if err := mb.registerAll(); err != nil {
+			return "", fmt.Errorf("register after restore: %w", err)
+		}
+		if !slices.Equal(before, mb.ids) {
+			return "", fmt.Errorf("ids changed across restore: %v, then %v", before, mb.ids)
+		}
+		return "ok", nil
 	case opFlush:
 		if p, ok := b.(*state.Pebble); ok {
 			if err := p.Flush(); err != nil {
@@ -541,7 +626,7 @@ func (m *mmModel) apply(o mmOp) string {
 			return "0 false"
 		}
 		return fmt.Sprintf("%d true", next.ts)
-	case opReopen, opFlush:
+	case opReopen, opFlush, opRestore:
 		return "ok"
 	}
 	panic(fmt.Sprintf("unknown op %d", o.kind))

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -24,8 +25,9 @@ type Pebble struct {
 	db     *pebble.DB
 	dir    string
 	opts   PebbleOptions
-	wb     *pebble.Batch // indexed: every read and write goes through it
-	iters  int           // open iterators on wb; commits wait for 0
+	po     *pebble.Options // with Pebble's defaults: Import builds sstables with them
+	wb     *pebble.Batch   // indexed: every read and write goes through it
+	iters  int             // open iterators on wb; commits wait for 0
 	reg    registry
 	cells  cellCache
 	dirty  [][]*cell // by state ID: cells changed since they were last written
@@ -45,6 +47,12 @@ type Pebble struct {
 	keysBuf []byte // keys collected by Clear
 	lensBuf []int  // their lengths
 	gbuf    []byte // value read by getValue
+
+	// Live snapshots (pebble_snapshot.go) read db from other goroutines:
+	// Close leaves closing db to the last Release.
+	snapMu       sync.Mutex
+	snaps        int  // snapshots not released
+	closePending bool // Close ran while snaps > 0
 }
 
 var _ Backend = (*Pebble)(nil)
@@ -68,6 +76,7 @@ func OpenPebble(dir string, opts PebbleOptions) (*Pebble, error) {
 	// Bloom filters let point reads skip sstables that do not hold the key
 	// (the other levels inherit L0's policy).
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	po.EnsureDefaults()
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("state: open pebble store %s: %w", dir, err)
@@ -76,6 +85,7 @@ func OpenPebble(dir string, opts PebbleOptions) (*Pebble, error) {
 		db:     db,
 		dir:    dir,
 		opts:   opts,
+		po:     po,
 		wb:     db.NewIndexedBatch(),
 		reg:    newRegistry(),
 		cells:  newCellCache(opts.CacheBytes),
@@ -493,7 +503,10 @@ func (p *Pebble) Flush() error {
 }
 
 // Close implements Backend: it writes everything, flushes the memtables
-// (without a WAL nothing else would keep them) and closes the store.
+// (without a WAL nothing else would keep them) and closes the store. If
+// snapshots are still alive, the store is closed by the last Release (and
+// the directory stays locked until then): a failing task need not wait for
+// its uploads.
 func (p *Pebble) Close() error {
 	if p.closed {
 		return nil
@@ -503,7 +516,14 @@ func (p *Pebble) Close() error {
 		err = p.db.Flush()
 	}
 	p.closed = true
-	err = errors.Join(err, p.wb.Close(), p.db.Close())
+	err = errors.Join(err, p.wb.Close())
+	p.snapMu.Lock()
+	p.closePending = p.snaps > 0
+	deferred := p.closePending
+	p.snapMu.Unlock()
+	if !deferred {
+		err = errors.Join(err, p.db.Close())
+	}
 	p.cells = cellCache{}
 	p.dirty, p.timers = nil, nil
 	if err != nil {

@@ -72,3 +72,19 @@ func checkKind(kind abi.StateKind) error {
 func wrongKind(op string, id ID, k abi.StateKind) error {
 	return fmt.Errorf("state: %s on %v state %d: %w", op, k, id, ErrWrongKind)
 }
+
+// infos lists the registered states in ID order (IDs that are gaps are
+// left out), for snapshots.
+func (r *registry) infos() []StateInfo {
+	byID := make([]StateInfo, len(r.kinds))
+	for n, id := range r.ids {
+		byID[id] = StateInfo{Operator: n.operator, Name: n.name, Kind: r.kinds[id]}
+	}
+	out := byID[:0]
+	for _, s := range byID {
+		if s.Kind != 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}

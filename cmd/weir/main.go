@@ -3,6 +3,10 @@
 //	weir run JOB.yaml    run a job on the embedded default and show progress
 //	weir validate JOB.yaml
 //	weir version
+//
+// A running `weir run` takes a savepoint on SIGUSR1 and stops with a
+// savepoint on SIGUSR2 (Flink's stop-with-savepoint); it prints where the
+// savepoint is, and `weir run --from-savepoint PATH` starts from it.
 package main
 
 import (
@@ -21,6 +25,7 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/abi"
+	"github.com/weirstream/weir/checkpoint"
 	"github.com/weirstream/weir/connectors"
 	"github.com/weirstream/weir/runtime"
 	"github.com/weirstream/weir/wasmhost"
@@ -86,6 +91,12 @@ func cmdRun(args []string, stdout, stderr io.Writer, execute bool) int {
 	cacheDir := fs.String("cache-dir", defaultCacheDir(), "wazero compilation cache directory (empty: in memory)")
 	progress := fs.Duration("progress", time.Second, "progress report interval (0: none)")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn, error")
+	cpDir := fs.String("checkpoint-dir", "", "checkpoint storage: a directory or file:// URI, or s3://bucket/prefix?endpoint=HOST:PORT (default: the spec's checkpoints.storage, else weir-data/checkpoints)")
+	cpInterval := fs.Duration("checkpoint-interval", -1, "checkpoint interval (overrides the spec's; 0: no periodic checkpoints)")
+	cpMode := fs.String("checkpoint-mode", "", "exactly-once or at-least-once (overrides the spec's)")
+	fromSavepoint := fs.String("from-savepoint", "", "start from this savepoint (or retained checkpoint) folder: a directory or URI")
+	allowNonRestored := fs.Bool("allow-non-restored-state", false, "with --from-savepoint: drop state the job cannot map instead of failing")
+	resume := fs.Bool("resume", false, "restart from the newest intact checkpoint of an earlier run of this job (else its checkpoints are deleted at start)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: weir %s [flags] JOB.yaml\n", name)
 		fs.PrintDefaults()
@@ -120,6 +131,19 @@ func cmdRun(args []string, stdout, stderr io.Writer, execute bool) int {
 		// The job default; nodes that pin their parallelism keep it.
 		spec.Parallelism = *parallelism
 	}
+	if *cpInterval >= 0 {
+		spec.Checkpoints.Interval = runtime.Duration(*cpInterval)
+	}
+	if *cpMode != "" {
+		spec.Checkpoints.Mode = *cpMode
+	}
+	storageURI := *cpDir
+	if storageURI == "" {
+		storageURI = spec.Checkpoints.Storage
+	}
+	if storageURI == "" {
+		storageURI = filepath.Join("weir-data", "checkpoints")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -131,10 +155,30 @@ func cmdRun(args []string, stdout, stderr io.Writer, execute bool) int {
 	defer rt.Close(context.Background())
 	var conns runtime.Connectors
 	connectors.RegisterWithBase(&conns, filepath.Dir(specPath))
+	var cpOpts *runtime.CheckpointOptions
+	if execute {
+		store, err := checkpoint.OpenStorage(storageURI, checkpoint.StorageOptions{Logger: logger})
+		if err != nil {
+			fmt.Fprintf(stderr, "weir: --checkpoint-dir: %v\n", err)
+			return exitUsage
+		}
+		cpOpts = &runtime.CheckpointOptions{Storage: store, Resume: *resume}
+		if *fromSavepoint != "" {
+			sp, err := checkpoint.OpenStorage(*fromSavepoint, checkpoint.StorageOptions{Logger: logger})
+			if err != nil {
+				fmt.Fprintf(stderr, "weir: --from-savepoint: %v\n", err)
+				return exitUsage
+			}
+			cpOpts.From = &runtime.RestoreFrom{Storage: sp, AllowNonRestoredState: *allowNonRestored}
+		}
+	}
+	ev := &eventPrinter{w: stderr}
 	job, err := runtime.Compile(ctx, spec, runtime.Options{
 		Connectors: conns,
 		LoadModule: runtime.WasmLoader(rt),
 		Logger:     logger,
+		Checkpoint: cpOpts,
+		OnEvent:    ev.print,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "weir: %s: %v\n", specPath, err)
@@ -155,8 +199,27 @@ func cmdRun(args []string, stdout, stderr io.Writer, execute bool) int {
 		ticker = t.C
 	}
 	rep := newReporter(stderr)
+	savepointSig := make(chan os.Signal, 1)
+	signal.Notify(savepointSig, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(savepointSig)
 	for {
 		select {
+		case sig := <-savepointSig:
+			stopJob := sig == syscall.SIGUSR2
+			go func() {
+				what := "savepoint"
+				take := job.Savepoint
+				if stopJob {
+					what, take = "stop-with-savepoint", job.StopWithSavepoint
+				}
+				fmt.Fprintf(stderr, "weir: %s requested\n", what)
+				_, dir, err := take(ctx, "")
+				if err != nil {
+					fmt.Fprintf(stderr, "weir: %s failed: %v\n", what, err)
+					return
+				}
+				fmt.Fprintf(stderr, "weir: savepoint written to %s\n", storagePath(cpOpts.Storage, dir))
+			}()
 		case err := <-done:
 			rep.report(job.Stats(), time.Since(start), true)
 			switch {
@@ -172,9 +235,44 @@ func cmdRun(args []string, stdout, stderr io.Writer, execute bool) int {
 			}
 		case <-ticker:
 			rep.report(job.Stats(), time.Since(start), false)
+			if h := job.History(); len(h) > 0 {
+				rep.checkpoints(h)
+			}
 		}
 	}
 }
+
+// storagePath names a storage folder for the user: a local path for
+// directory storage (what --from-savepoint takes), else a URI.
+func storagePath(s checkpoint.Storage, dir string) string {
+	if l, ok := s.(*checkpoint.LocalStorage); ok {
+		return filepath.Join(l.Root(), filepath.FromSlash(dir))
+	}
+	return fmt.Sprintf("%v/%s", s, dir)
+}
+
+// eventPrinter shows failures, restarts and savepoints as they happen.
+type eventPrinter struct {
+	w io.Writer
+}
+
+func (p *eventPrinter) print(e runtime.Event) {
+	switch e.Kind {
+	case runtime.EventFailed:
+		fmt.Fprintf(p.w, "weir: attempt %d failed: %v\n", e.Attempt, e.Err)
+	case runtime.EventRestarting:
+		fmt.Fprintf(p.w, "weir: restarting (attempt %d) in %v\n", e.Attempt, e.Delay)
+	case runtime.EventRestored:
+		fmt.Fprintf(p.w, "weir: attempt %d restored from %s (checkpoint %d)\n", e.Attempt, e.Dir, e.Checkpoint)
+	case runtime.EventCheckpointSkipped:
+		fmt.Fprintf(p.w, "weir: checkpoint %d is damaged, falling back to an older one: %v\n", e.Checkpoint, e.Err)
+	case runtime.EventSavepoint:
+		fmt.Fprintf(p.w, "weir: savepoint %d completed\n", e.Checkpoint)
+	}
+}
+
+// boolFlags are the flags that take no value.
+var boolFlags = map[string]bool{"resume": true, "allow-non-restored-state": true}
 
 // reorderFlags lets flags follow the positional argument (weir run job.yaml --state pebble).
 func reorderFlags(args []string) []string {
@@ -187,8 +285,8 @@ func reorderFlags(args []string) []string {
 			i = len(args)
 		case strings.HasPrefix(a, "-"):
 			flags = append(flags, a)
-			// Every flag of these commands takes a value.
-			if !strings.Contains(a, "=") && i+1 < len(args) {
+			// Every other flag of these commands takes a value.
+			if !strings.Contains(a, "=") && !boolFlags[strings.TrimLeft(a, "-")] && i+1 < len(args) {
 				flags = append(flags, args[i+1])
 				i++
 			}
@@ -277,4 +375,28 @@ func formatWatermark(wm int64) string {
 		return "end"
 	}
 	return time.UnixMilli(wm).UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// checkpoints prints a line about the newest completed checkpoint and the
+// counts so far.
+func (r *reporter) checkpoints(h []checkpoint.Stats) {
+	var done, aborted int
+	var last *checkpoint.Stats
+	for i := range h {
+		switch h[i].Status {
+		case "completed":
+			done++
+			if !h[i].Savepoint {
+				last = &h[i]
+			}
+		case "aborted":
+			aborted++
+		}
+	}
+	if last == nil {
+		fmt.Fprintf(r.w, "   checkpoints: %d completed, %d aborted\n", done, aborted)
+		return
+	}
+	fmt.Fprintf(r.w, "   checkpoints: %d completed, %d aborted; last #%d took %v, %d bytes (%d new), alignment %.1fms\n",
+		done, aborted, last.ID, last.Duration.Round(time.Millisecond), last.Size, last.Uploaded, last.AlignmentMs)
 }

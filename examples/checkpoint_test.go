@@ -1,0 +1,542 @@
+package examples_test
+
+// Exactly-once fault tolerance end to end: real Wasm operators (windows,
+// timers, keyed state), real connectors (file source, exactly-once file
+// sink), real checkpoint storage, and failures injected at random points.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weirstream/weir/checkpoint"
+	"github.com/weirstream/weir/connectors"
+	"github.com/weirstream/weir/runtime"
+)
+
+// throttledSource lets at most per records through per tick of the wall
+// clock: a rate limit like datagen's, so that a bounded input lasts long
+// enough for many checkpoints and failures.
+type throttledSource struct {
+	runtime.CheckpointedSource
+	per  int
+	tick time.Duration
+	next time.Time
+}
+
+func (s *throttledSource) Poll(ctx context.Context, w runtime.RecordWriter, max int) (bool, error) {
+	if d := time.Until(s.next); d > 0 {
+		tm := time.NewTimer(d)
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+			return false, nil
+		}
+	}
+	s.next = time.Now().Add(s.tick)
+	return s.CheckpointedSource.Poll(ctx, w, min(max, s.per))
+}
+
+// connectorsWithThrottle registers the standard connectors plus
+// "throttled-file": the file source limited to per records per millisecond.
+func connectorsWithThrottle(per int) runtime.Connectors {
+	var c runtime.Connectors
+	connectors.Register(&c)
+	file := c.Sources["file"]
+	c.Sources["throttled-file"] = func(cfg []byte) (func() runtime.Source, error) {
+		mk, err := file(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return func() runtime.Source {
+			return &throttledSource{CheckpointedSource: mk().(runtime.CheckpointedSource), per: per, tick: time.Millisecond}
+		}, nil
+	}
+	return c
+}
+
+// writeEvents writes n windowed-sum events over keys keys, in event-time
+// order up to a jitter smaller than the job's out-of-orderness, so no
+// record is late and the output does not depend on timing.
+func writeEvents(t *testing.T, n, keys int) string {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(7, 11))
+	var b strings.Builder
+	const start = 1_700_000_000_000
+	for i := range n {
+		ts := int64(start + i*5 - rng.IntN(1500))
+		fmt.Fprintf(&b, `{"key":"k%d","amount":%d,"ts":%d}`+"\n", rng.IntN(keys), rng.IntN(1000), ts)
+	}
+	p := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// chaos fails a random task at a random point, once the current attempt
+// has completed a checkpoint (so that every attempt makes progress), up to
+// max times.
+type chaos struct {
+	mu       sync.Mutex
+	rng      *rand.Rand
+	p        float64
+	max      int
+	armed    bool
+	failures int
+	restarts int
+}
+
+func newChaos(seed uint64, max int) *chaos {
+	return &chaos{rng: rand.New(rand.NewPCG(seed, seed+1)), p: 0.05, max: max}
+}
+
+func (c *chaos) event(e runtime.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch e.Kind {
+	case runtime.EventCheckpoint:
+		c.armed = true
+	case runtime.EventRestarting:
+		c.restarts++
+		c.armed = false
+	}
+}
+
+var errChaos = errors.New("chaos: task killed")
+
+func (c *chaos) fault(string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.armed && c.failures < c.max && c.rng.Float64() < c.p {
+		c.armed = false
+		c.failures++
+		return errChaos
+	}
+	return nil
+}
+
+type crashRun struct {
+	input, module     string
+	parallelism       int
+	backend           string
+	mode              string
+	chaos             *chaos
+	perMs             int
+	storage, stateDir string
+	out               string
+}
+
+const crashSpec = `
+name: crash
+modules: {ws: {path: %q}}
+nodes:
+  - id: events
+    source: throttled-file
+    parallelism: %d
+    config: {path: %q, format: jsonl, timestampField: ts}
+    watermarks: {outOfOrderness: 2s, interval: 0}
+  - id: parse
+    module: ws
+    operator: parse
+    parallelism: %d
+    inputs: [events]
+  - id: sum
+    module: ws
+    operator: sum
+    parallelism: %d
+    inputs: [{from: parse, partition: key}]
+  - id: out
+    sink: file
+    parallelism: %d
+    config: {path: %q, format: kv}
+    inputs: [sum]
+state: {backend: %s, dir: %q}
+checkpoints: {interval: 25ms, mode: %s}
+restart: {strategy: fixed, attempts: 1000, delay: 1ms}
+`
+
+// run runs the crash job and returns its committed output, sorted.
+func (r crashRun) run(t *testing.T) []string {
+	t.Helper()
+	// Two source subtasks when the job is parallel: every sum task then
+	// has two input channels and aligns barriers.
+	srcP := min(r.parallelism, 2)
+	spec, err := runtime.ParseSpec([]byte(fmt.Sprintf(crashSpec, r.module, srcP, r.input, srcP, r.parallelism, r.parallelism,
+		r.out, r.backend, r.stateDir, r.mode)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := checkpoint.OpenStorage(r.storage, checkpoint.StorageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := runtime.Options{
+		Connectors: connectorsWithThrottle(r.perMs),
+		LoadModule: runtime.WasmLoader(wasmRuntime(t)),
+		Checkpoint: &runtime.CheckpointOptions{Storage: store},
+	}
+	if r.chaos != nil {
+		opts.OnEvent = r.chaos.event
+		opts.InjectFault = r.chaos.fault
+	}
+	job, err := runtime.Compile(context.Background(), spec, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := job.Run(ctx); err != nil {
+		t.Fatalf("job failed: %v", err)
+	}
+	return committed(t, r.out)
+}
+
+func committed(t *testing.T, dir string) []string {
+	t.Helper()
+	lines, err := connectors.ReadCommitted(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+func diffLines(got, want []string) string {
+	count := map[string]int{}
+	for _, l := range want {
+		count[l]++
+	}
+	for _, l := range got {
+		count[l]--
+	}
+	var missing, extra []string
+	for l, n := range count {
+		for ; n > 0; n-- {
+			missing = append(missing, l)
+		}
+		for ; n < 0; n++ {
+			extra = append(extra, l)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 5 {
+		missing = append(missing[:5], "...")
+	}
+	if len(extra) > 5 {
+		extra = append(extra[:5], "...")
+	}
+	return fmt.Sprintf("missing %v, extra %v", missing, extra)
+}
+
+// TestCrashRecoveryExactlyOnce kills tasks at random points at least 20
+// times while a windowed job runs; the committed output of the
+// exactly-once file sink must equal a failure-free run's, record for record.
+func TestCrashRecoveryExactlyOnce(t *testing.T) {
+	module := buildModule(t, "windowed-sum")
+	input := writeEvents(t, 30000, 50)
+	for _, backend := range []string{"memory", "pebble"} {
+		for _, p := range []int{1, 4} {
+			t.Run(fmt.Sprintf("%s/p%d", backend, p), func(t *testing.T) {
+				base := crashRun{input: input, module: module, parallelism: p, backend: backend, mode: runtime.ModeExactlyOnce, perMs: 1 << 20}
+				golden := base
+				golden.storage, golden.stateDir, golden.out = t.TempDir(), t.TempDir(), t.TempDir()
+				want := golden.run(t)
+				if len(want) < 100 {
+					t.Fatalf("the failure-free run produced only %d windows", len(want))
+				}
+				crashed := base
+				crashed.perMs = 30
+				crashed.chaos = newChaos(uint64(p)*31+uint64(len(backend)), 25)
+				crashed.storage, crashed.stateDir, crashed.out = t.TempDir(), t.TempDir(), t.TempDir()
+				got := crashed.run(t)
+				if crashed.chaos.failures < 20 {
+					t.Fatalf("only %d failures were injected (want >= 20): the input ended too early", crashed.chaos.failures)
+				}
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Fatalf("after %d failures the committed output differs from the failure-free run: %d vs %d lines; %s",
+						crashed.chaos.failures, len(got), len(want), diffLines(got, want))
+				}
+				t.Logf("%d failures, %d restarts, %d windows identical", crashed.chaos.failures, crashed.chaos.restarts, len(got))
+			})
+		}
+	}
+}
+
+// counterJob is the job of the at-least-once, rescaling and upgrade tests:
+// file source (keyed by "key") -> counter (per-key count in value state,
+// emits "key=n") -> exactly-once file sink.
+const counterSpec = `
+name: counter
+modules: {c: {path: %q}}
+nodes:
+  - id: events
+    source: throttled-file
+    parallelism: %d
+    config: {path: %q, format: jsonl, keyField: key}
+  - id: count
+    module: c
+    operator: count
+    inputs: [{from: events, partition: key}]
+  - id: out
+    sink: file
+    config: {path: %q, format: value}
+    inputs: [count]
+parallelism: %d
+state: {backend: %s, dir: %q}
+checkpoints: {interval: %s, mode: %s}
+restart: {strategy: fixed, attempts: 1000, delay: 1ms}
+`
+
+type counterRun struct {
+	module, input, out, storage, stateDir string
+	srcP, p                               int
+	backend, interval, mode               string
+	perMs                                 int
+	chaos                                 *chaos
+	from                                  *runtime.RestoreFrom
+	// stopAfter > 0: stop with a savepoint once the sources have read
+	// that many records; the savepoint folder is returned.
+	stopAfter int64
+}
+
+func (r counterRun) job(t *testing.T) (*runtime.Job, checkpoint.Storage) {
+	t.Helper()
+	spec, err := runtime.ParseSpec([]byte(fmt.Sprintf(counterSpec, r.module, r.srcP, r.input, r.out, r.p,
+		r.backend, r.stateDir, r.interval, r.mode)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := checkpoint.OpenStorage(r.storage, checkpoint.StorageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := runtime.Options{
+		Connectors: connectorsWithThrottle(r.perMs),
+		LoadModule: runtime.WasmLoader(wasmRuntime(t)),
+		Checkpoint: &runtime.CheckpointOptions{Storage: store, From: r.from},
+	}
+	if r.chaos != nil {
+		opts.OnEvent = r.chaos.event
+		opts.InjectFault = r.chaos.fault
+	}
+	job, err := runtime.Compile(context.Background(), spec, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return job, store
+}
+
+// run runs the job (to its end, or until stopAfter) and returns the
+// savepoint folder when it stopped with one.
+func (r counterRun) run(t *testing.T) (runErr error, savepoint *runtime.RestoreFrom) {
+	t.Helper()
+	job, store := r.job(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- job.Run(ctx) }()
+	if r.stopAfter == 0 {
+		return <-done, nil
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var read int64
+		for _, s := range job.Stats() {
+			if s.Nodes[0] == "events" {
+				read += s.RecordsIn
+			}
+		}
+		if read >= r.stopAfter {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the job ended (%v) before reading %d records", err, r.stopAfter)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job did not read %d records in time", r.stopAfter)
+		}
+		runtimeGosched()
+	}
+	m, dir, err := job.StopWithSavepoint(ctx, "")
+	if err != nil {
+		t.Fatalf("stop with savepoint: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the job did not stop cleanly after its savepoint: %v", err)
+	}
+	if !m.Savepoint {
+		t.Fatal("metadata does not say savepoint")
+	}
+	// The savepoint is self-contained: copy it elsewhere and restore
+	// from the copy.
+	local := store.(*checkpoint.LocalStorage)
+	copyDir := filepath.Join(t.TempDir(), "savepoint-copy")
+	if err := os.CopyFS(copyDir, os.DirFS(filepath.Join(local.Root(), filepath.FromSlash(dir)))); err != nil {
+		t.Fatal(err)
+	}
+	sp, err := checkpoint.OpenStorage(copyDir, checkpoint.StorageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nil, &runtime.RestoreFrom{Storage: sp}
+}
+
+func runtimeGosched() { time.Sleep(2 * time.Millisecond) }
+
+// writeKeyed writes n records {"key": "k<i % keys>"} and returns the path
+// and the expected output of the counter: every "k=n" once.
+func writeKeyed(t *testing.T, n, keys int) (string, []string) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(3, 5))
+	var b strings.Builder
+	counts := map[string]int{}
+	var want []string
+	for range n {
+		k := fmt.Sprintf("k%d", rng.IntN(keys))
+		counts[k]++
+		fmt.Fprintf(&b, `{"key":%q}`+"\n", k)
+		want = append(want, fmt.Sprintf("%s=%d", k, counts[k]))
+	}
+	p := filepath.Join(t.TempDir(), "keys.jsonl")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(want)
+	return p, want
+}
+
+// TestCrashRecoveryAtLeastOnce: without alignment, failures lose nothing;
+// records after a barrier on a fast channel may be counted twice.
+func TestCrashRecoveryAtLeastOnce(t *testing.T) {
+	input, want := writeKeyed(t, 30000, 40)
+	r := counterRun{module: buildModule(t, "testdata/counter"), input: input, out: t.TempDir(), storage: t.TempDir(),
+		stateDir: t.TempDir(), srcP: 2, p: 3, backend: "memory", interval: "25ms", mode: runtime.ModeAtLeastOnce,
+		perMs: 30, chaos: newChaos(99, 25)}
+	if err, _ := r.run(t); err != nil {
+		t.Fatal(err)
+	}
+	got := committed(t, r.out)
+	if r.chaos.failures < 20 {
+		t.Fatalf("only %d failures injected", r.chaos.failures)
+	}
+	have := map[string]int{}
+	for _, l := range got {
+		have[l]++
+	}
+	for _, l := range want {
+		if have[l] == 0 {
+			t.Fatalf("record %s lost after %d failures", l, r.chaos.failures)
+		}
+	}
+	t.Logf("%d failures; %d output records for %d inputs: %d duplicates (allowed at least once)",
+		r.chaos.failures, len(got), len(want), len(got)-len(want))
+}
+
+// TestRescaleThroughSavepoints runs 2 -> 3 -> 1 through stop-with-savepoint
+// (restoring each time from a copy of the savepoint) and must produce the
+// output of a run without rescaling: every key's count continues.
+func TestRescaleThroughSavepoints(t *testing.T) {
+	const n = 24000
+	input, want := writeKeyed(t, n, 60)
+	module := buildModule(t, "testdata/counter")
+	for _, backend := range []string{"memory", "pebble"} {
+		t.Run(backend, func(t *testing.T) {
+			out := t.TempDir()
+			base := counterRun{module: module, input: input, out: out, storage: t.TempDir(), stateDir: t.TempDir(),
+				srcP: 2, backend: backend, interval: "0s", mode: runtime.ModeExactlyOnce, perMs: 20}
+			var from *runtime.RestoreFrom
+			for i, p := range []int{2, 3, 1} {
+				r := base
+				r.p, r.from = p, from
+				if i < 2 {
+					r.stopAfter = n / 3 // records read by this run
+				}
+				err, sp := r.run(t)
+				if err != nil {
+					t.Fatalf("run at parallelism %d: %v", p, err)
+				}
+				from = sp
+			}
+			got := committed(t, out)
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("rescaled output differs: %d vs %d lines; %s", len(got), len(want), diffLines(got, want))
+			}
+		})
+	}
+}
+
+// TestModuleUpgradeThroughSavepoint: a compatible new version keeps every
+// key's state; an incompatible one fails with a clear error naming the
+// state; dropping state needs allowNonRestoredState.
+func TestModuleUpgradeThroughSavepoint(t *testing.T) {
+	const n = 12000
+	input, want := writeKeyed(t, n, 30)
+	out := t.TempDir()
+	base := counterRun{input: input, out: out, storage: t.TempDir(), stateDir: t.TempDir(),
+		srcP: 1, p: 2, backend: "pebble", interval: "0s", mode: runtime.ModeExactlyOnce, perMs: 20}
+	v1 := base
+	v1.module, v1.stopAfter = buildModuleTags(t, "testdata/counter", ""), n/2
+	_, sp := v1.run(t)
+
+	bad := []struct {
+		tags, want string
+	}{
+		{"mapkind", `"count"`},
+		{"renamed", `"count" of node "count"`},
+	}
+	for _, b := range bad {
+		r := base
+		r.module, r.from, r.out = buildModuleTags(t, "testdata/counter", b.tags), sp, t.TempDir()
+		err, _ := r.run(t)
+		if err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Fatalf("upgrade to %s: got %v, want an error naming %s", b.tags, err, b.want)
+		}
+		var failed *runtime.JobFailedError
+		if errors.As(err, &failed) {
+			t.Fatalf("upgrade to %s restarted %d times: an incompatible savepoint must fail at once", b.tags, len(failed.History))
+		}
+	}
+	// Dropping is allowed on request.
+	r := base
+	r.module, r.out = buildModuleTags(t, "testdata/counter", "renamed"), t.TempDir()
+	r.from = &runtime.RestoreFrom{Storage: sp.Storage, Dir: sp.Dir, AllowNonRestoredState: true}
+	if err, _ := r.run(t); err != nil {
+		t.Fatalf("renamed with allowNonRestoredState: %v", err)
+	}
+
+	v2 := base
+	v2.module, v2.from = buildModuleTags(t, "testdata/counter", "v2"), sp
+	if err, _ := v2.run(t); err != nil {
+		t.Fatal(err)
+	}
+	got := committed(t, out)
+	var plain []string
+	upgraded := 0
+	for _, l := range got {
+		if s, ok := strings.CutSuffix(l, " (v2)"); ok {
+			upgraded++
+			l = s
+		}
+		plain = append(plain, l)
+	}
+	sort.Strings(plain)
+	if strings.Join(plain, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("upgraded output differs from a single v1 run: %s", diffLines(plain, want))
+	}
+	if upgraded == 0 || upgraded == len(got) {
+		t.Fatalf("%d of %d records came from v2", upgraded, len(got))
+	}
+}

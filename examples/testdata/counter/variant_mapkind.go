@@ -1,0 +1,5 @@
+//go:build mapkind
+
+package main
+
+const variant = "mapkind"

@@ -1,0 +1,5 @@
+//go:build !v2 && !mapkind && !renamed
+
+package main
+
+const variant = "v1"
