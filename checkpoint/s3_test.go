@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/weirstream/weir/checkpoint/internal/miniotest"
+	"github.com/weirstream/weir/checkpoint/miniotest"
 )
 
 // bitFlipTransport flips a bit in the body of every PUT request with a

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,7 +45,12 @@ func NewFileSinkFactory(baseDir string) runtime.SinkFactory {
 		if err != nil {
 			return nil, err
 		}
-		dir := resolvePath(baseDir, cfg.Path)
+		// Absolute, because transaction states name it: a restore with
+		// another output directory must be told apart.
+		dir, err := filepath.Abs(resolvePath(baseDir, cfg.Path))
+		if err != nil {
+			return nil, fmt.Errorf("config.path: %w", err)
+		}
 		return func() runtime.Sink {
 			return &fileSink{dir: dir, pendingDir: filepath.Join(dir, PendingDir), format: format}
 		}, nil
@@ -354,7 +360,7 @@ func (s *fileSink) PreCommit(_ context.Context, checkpoint int64) ([]byte, error
 	if len(s.pending) == 0 {
 		return nil, nil
 	}
-	return encodeFileSinkState(s.subtask, s.pending), nil
+	return encodeFileSinkState(s.subtask, s.dir, s.pending), nil
 }
 
 // Commit implements runtime.TwoPhaseSink: it renames the pending file of
@@ -420,15 +426,19 @@ func (s *fileSink) Restore(_ context.Context, info runtime.TaskInfo, checkpoint 
 		return fmt.Errorf("file sink: %w", err)
 	}
 	s.node, s.subtask = info.NodeID, subtask
+	log := info.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if err := s.makeDirs(); err != nil {
 		return err
 	}
-	committed := false
+	synced := map[string]bool{}
 	for old := subtask; old < len(states); old += p {
 		if states[old] == nil {
 			continue
 		}
-		txns, err := decodeFileSinkState(states[old], old, len(states))
+		dir, txns, err := decodeFileSinkState(states[old], old, len(states))
 		if err != nil {
 			return s.errorf("restore checkpoint %d: state of old subtask %d: %w", checkpoint, old, err)
 		}
@@ -439,17 +449,37 @@ func (s *fileSink) Restore(_ context.Context, info runtime.TaskInfo, checkpoint 
 			if t.checkpoint > checkpoint && t.checkpoint != runtime.FinalCheckpoint {
 				return s.errorf("restore checkpoint %d: state of old subtask %d holds a transaction of checkpoint %d", checkpoint, old, t.checkpoint)
 			}
+		}
+		if dir != s.dir {
+			// The job was restored with another output directory (a
+			// savepoint started elsewhere): the old transactions belong to
+			// the old output, which normally committed them when the
+			// savepoint completed. Commit what is still pending there, but
+			// a directory that is gone or changed is that output's
+			// business, not a reason to fail this job.
+			for _, t := range txns {
+				if err := commitFileTxn(dir, filepath.Join(dir, PendingDir), t); err != nil {
+					log.Warn("file sink: restore: not committed in the checkpoint's output directory", "node", s.node, "subtask", subtask, "dir", dir, "err", err)
+					continue
+				}
+				synced[dir] = true
+			}
+			continue
+		}
+		for _, t := range txns {
 			if err := commitFileTxn(s.dir, s.pendingDir, t); err != nil {
 				return s.errorf("restore: %w", err)
 			}
-			committed = true
+			synced[s.dir] = true
 		}
 	}
-	if committed {
-		if err := syncDir(s.dir); err != nil {
+	for dir := range synced {
+		if err := syncDir(dir); err != nil {
 			return s.errorf("%w", err)
 		}
 	}
+	// Only this directory is cleaned: an old one may belong to a job still
+	// running from the same savepoint.
 	mine := func(j int) bool { return j < len(states) && j%p == subtask }
 	if err := s.removeParts(s.pendingDir, mine, nil); err != nil {
 		return err
@@ -496,9 +526,10 @@ func syncDir(dir string) error {
 
 // encodeFileSinkState writes the transaction state of a subtask (doc.go,
 // "Checkpoint formats").
-func encodeFileSinkState(subtask int, txns []fileTxn) []byte {
+func encodeFileSinkState(subtask int, dir string, txns []fileTxn) []byte {
 	w := newSnapWriter(snapKindFileSink)
 	w.uvarint(uint64(subtask))
+	w.string(dir)
 	w.uvarint(uint64(len(txns)))
 	for _, t := range txns {
 		w.uvarint(uint64(t.checkpoint))
@@ -508,15 +539,20 @@ func encodeFileSinkState(subtask int, txns []fileTxn) []byte {
 	return w.finish()
 }
 
-// decodeFileSinkState reads the state of old subtask old of oldP, checking
-// that it is that subtask's and that every pending name is one this sink
-// writes for it (a state must not make Restore touch other files).
-func decodeFileSinkState(b []byte, old, oldP int) ([]fileTxn, error) {
+// decodeFileSinkState reads the state of old subtask old of oldP: the
+// output directory and the transactions. It checks that the state is that
+// subtask's and that every pending name is one this sink writes for it (a
+// state must not make Restore touch other files).
+func decodeFileSinkState(b []byte, old, oldP int) (string, []fileTxn, error) {
 	r, err := openSnapshot(b, snapKindFileSink)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	sub := r.int("subtask", maxSnapshotParallelism)
+	dir := r.string("output directory")
+	if r.err == nil && !filepath.IsAbs(dir) {
+		r.fail("corrupt state: output directory %q is not absolute", dir)
+	}
 	n := r.int("transaction count", 1<<20)
 	var txns []fileTxn
 	for i := 0; i < n && r.err == nil; i++ {
@@ -529,12 +565,12 @@ func decodeFileSinkState(b []byte, old, oldP int) ([]fileTxn, error) {
 		txns = append(txns, t)
 	}
 	if err := r.done(); err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if sub != old {
-		return nil, fmt.Errorf("taken by subtask %d, but it is entry %d of a checkpoint with %d subtasks", sub, old, oldP)
+		return "", nil, fmt.Errorf("taken by subtask %d, but it is entry %d of a checkpoint with %d subtasks", sub, old, oldP)
 	}
-	return txns, nil
+	return filepath.Clean(dir), txns, nil
 }
 
 // partFile is a pending file being written. The sink formats straight into

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -239,6 +240,47 @@ func TestFileSinkRestoreFinishedSubtask(t *testing.T) {
 	wantCommitted(t, dir, "a")
 	if got := listDir(t, dir); !reflect.DeepEqual(got, []string{PendingDir, "part-0-final"}) {
 		t.Fatalf("directory %q", got)
+	}
+}
+
+// TestFileSinkRestoreIntoAnotherDirectory: a job started from a savepoint
+// with another output directory commits the savepoint's pending
+// transactions where they were written, cleans nothing there, and writes
+// its own output to the new directory. An old directory that is gone is
+// logged, not an error.
+func TestFileSinkRestoreIntoAnotherDirectory(t *testing.T) {
+	oldDir, newDir := t.TempDir(), t.TempDir()
+	s := newTxSink(t, oldDir).open(0, 1)
+	s.write("old")
+	st := s.preCommit(1)
+	s.write("in progress") // the old job is still running
+	var logs bytes.Buffer
+	info := taskInfo(0, 1, nil)
+	info.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	r := newTxSink(t, newDir)
+	if err := r.sink.Restore(context.Background(), info, 1, [][]byte{st}); err != nil {
+		t.Fatal(err)
+	}
+	r.open(0, 1)
+	wantCommitted(t, oldDir, "old")
+	wantPending(t, oldDir, 1) // the running job's file is left alone
+	r.write("new")
+	r.preCommit(2)
+	r.commit(2)
+	wantCommitted(t, newDir, "new")
+	if logs.Len() != 0 {
+		t.Fatalf("unexpected warnings: %s", logs.String())
+	}
+	// The old directory is gone (a savepoint copied to another machine).
+	if err := os.RemoveAll(oldDir); err != nil {
+		t.Fatal(err)
+	}
+	r = newTxSink(t, t.TempDir())
+	if err := r.sink.Restore(context.Background(), info, 1, [][]byte{st}); err != nil {
+		t.Fatalf("restore with the old directory gone: %v", err)
+	}
+	if !strings.Contains(logs.String(), "not committed in the checkpoint's output directory") || !strings.Contains(logs.String(), "the transaction's data is lost") {
+		t.Fatalf("warning: %q", logs.String())
 	}
 }
 

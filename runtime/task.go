@@ -447,6 +447,7 @@ func (t *task) handleAt(env envelope, off int) error {
 	}
 	stop, err := t.handle(env, off)
 	if err != nil {
+		t.gate.recycle(env)
 		return err
 	}
 	if stop >= 0 && stop < len(env.buf) {

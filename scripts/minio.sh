@@ -10,7 +10,7 @@
 #                               free port and a temporary data directory, and
 #                               print the environment to use it (eval-able)
 #
-# The Go tests (checkpoint/internal/miniotest) start their own server from the
+# The Go tests (checkpoint/miniotest) start their own server from the
 # same binary, found through WEIR_MINIO_BIN or the cache path printed here, so
 # `make test` only needs the build. The pin lives here and in miniotest; keep
 # them equal (a test checks it).

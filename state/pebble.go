@@ -72,6 +72,10 @@ func OpenPebble(dir string, opts PebbleOptions) (*Pebble, error) {
 		Merger:             listMerger,
 		Logger:             pebbleLogger{opts.Logger},
 		FormatMajorVersion: pebble.FormatNewest,
+		// Every native snapshot uploads the MANIFEST whole: roll it over
+		// (a new one starts with a snapshot of the current version, a few
+		// KiB) long before Pebble's default of 128 MiB.
+		MaxManifestFileSize: 1 << 20,
 	}
 	// Bloom filters let point reads skip sstables that do not hold the key
 	// (the other levels inherit L0's policy).

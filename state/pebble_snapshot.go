@@ -22,11 +22,10 @@ const nativeDirName = "pebble"
 
 // Snapshot implements Snapshotter. The synchronous part writes the
 // write-back caches to Pebble (Flush), takes a Pebble snapshot for Export,
-// and for FormNative also flushes the memtables (unless the WAL is on:
-// then the checkpoint carries them in its WAL copy) and makes a Pebble
-// checkpoint in dir/pebble: SSTs are hard links, MANIFEST, OPTIONS, marker
-// and WAL files copies. Its cost is the flush of what the caches and
-// memtables hold, not the size of the state.
+// and for FormNative also flushes the memtables to sstables and makes a
+// Pebble checkpoint in dir/pebble: sstables are hard links; MANIFEST,
+// OPTIONS, marker and (empty) WAL files are copies. Its cost is the flush
+// of what the caches and memtables hold, not the size of the state.
 func (p *Pebble) Snapshot(form SnapshotForm, dir string) (Snapshot, error) {
 	if p.closed {
 		return nil, ErrClosed
@@ -57,10 +56,11 @@ func (p *Pebble) Snapshot(form SnapshotForm, dir string) (Snapshot, error) {
 	slices.Sort(s.owners)
 	s.owners = slices.Compact(s.owners)
 	if form == FormNative {
-		if !p.opts.EnableWAL {
-			if err := p.db.Flush(); err != nil {
-				return nil, fmt.Errorf("state: snapshot: flush memtables of %s: %w", p.dir, err)
-			}
+		// Flush the memtables even with the WAL on: the checkpoint would
+		// copy the WAL instead, synchronously, and the WAL is uploaded with
+		// every checkpoint while a flushed sstable is uploaded once.
+		if err := p.db.Flush(); err != nil {
+			return nil, fmt.Errorf("state: snapshot: flush memtables of %s: %w", p.dir, err)
 		}
 		ck := filepath.Join(dir, nativeDirName)
 		if err := p.db.Checkpoint(ck, pebble.WithFlushedWAL()); err != nil {

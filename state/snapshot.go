@@ -55,9 +55,15 @@ type Snapshot interface {
 	States() []StateInfo
 	// Export writes the canonical stream of key groups kr (see format.go)
 	// to w. owner names the operator of a timer owner number.
+	//
+	// Export may be called several times (e.g. once per key-group range);
+	// owner must give every owner with timers a distinct, non-empty name.
+	// After Release it returns ErrReleased.
 	Export(w io.Writer, kr abi.KeyGroupRange, owner func(uint32) string) error
 	// Release frees what the snapshot holds (copy-on-write references,
 	// Pebble snapshot, scratch files). The snapshot is unusable afterwards.
+	// Release is idempotent. Pebble removes dir/pebble, the checkpoint it
+	// made, but not dir itself.
 	Release() error
 }
 
