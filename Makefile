@@ -26,19 +26,20 @@ run: build wasm
 	@cat examples/wordcount/output/part-* | sort | head -20
 
 # The whole test suite: race detector on, plus a short fuzz run per target.
-test: wasm
+test: wasm minio
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
 
 # A short run of every fuzz target (batch decoder, SDK dispatch, host
-# functions fed random guest pointers, JSON scanner); longer: make fuzz FUZZTIME=5m
+# functions fed random guest pointers, JSON scanner, snapshot import); longer: make fuzz FUZZTIME=5m
 FUZZTIME ?= 8s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./abi
 	$(GO) test -run '^$$' -fuzz '^FuzzProcess$$' -fuzztime $(FUZZTIME) ./sdk
 	$(GO) test -run '^$$' -fuzz '^FuzzHostCalls$$' -fuzztime $(FUZZTIME) ./wasmhost
 	$(GO) test -run '^$$' -fuzz '^FuzzValidJSONObject$$' -fuzztime $(FUZZTIME) ./connectors
+	$(GO) test -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME) ./state
 
 # The MinIO server the S3 checkpoint-storage tests start: built once from the
 # Go module proxy at the version scripts/minio.sh pins (a few minutes), cached

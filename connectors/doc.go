@@ -270,7 +270,13 @@
 // commits the transactions in the states of the old subtasks it takes over
 // (i % parallelism == subtask), then deletes every other pending file of
 // those old subtasks: transactions of checkpoints after n, which never
-// completed, and unfinished files of the failed attempt. Close deletes the
+// completed, and unfinished files of the failed attempt. A state written
+// for another output directory (a savepoint started with a new path) has
+// its transactions committed where they were written, best effort: that
+// output normally committed them when the savepoint completed, and when
+// its directory is gone or changed the restore logs a warning (through
+// TaskInfo.Logger) instead of failing; nothing is removed there, as a job
+// still running from the same savepoint may own it. Close deletes the
 // unfinished pending file (its records are in no transaction and will be
 // replayed) and keeps pre-committed ones for Commit or a restore; Commit
 // may come after Close.
@@ -324,8 +330,9 @@
 //	                csv header (0/1), csv delimiter (a rune), file count,
 //	                per file its name and size, cursor (file index, byte
 //	                offset, line, global index), set
-//	file sink       subtask, transaction count, per transaction its
-//	                checkpoint id, pending file name and size
+//	file sink       subtask, output directory (absolute), transaction
+//	                count, per transaction its checkpoint id, pending file
+//	                name and size
 //
 // A set is low, a stripe count and per stripe its modulus, residue and end
 // (see "Exactly once across rescaling").

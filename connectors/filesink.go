@@ -224,10 +224,10 @@ func (s *fileSink) Open(_ context.Context, info runtime.TaskInfo) error {
 		// exactly once, and never a file a live subtask of this run writes
 		// (those have j < p, so j % p == j).
 		mine := func(j int) bool { return j%p == subtask }
-		if err := s.removeParts(s.dir, mine, nil); err != nil {
+		if err := s.removeParts(s.dir, mine); err != nil {
 			return err
 		}
-		if err := s.removeParts(s.pendingDir, mine, nil); err != nil {
+		if err := s.removeParts(s.pendingDir, mine); err != nil {
 			return err
 		}
 	}
@@ -249,15 +249,15 @@ func (s *fileSink) makeDirs() error {
 }
 
 // removeParts removes the files part-<j>-... (and part-<j>) of dir with
-// which(j), except the names in keep.
-func (s *fileSink) removeParts(dir string, which func(int) bool, keep map[string]bool) error {
+// which(j).
+func (s *fileSink) removeParts(dir string, which func(int) bool) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return s.errorf("list %s: %w", dir, err)
 	}
 	for _, e := range entries {
 		j, _, ok := parsePartName(e.Name())
-		if !ok || !which(j) || keep[e.Name()] || e.IsDir() {
+		if !ok || !which(j) || e.IsDir() {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -481,7 +481,7 @@ func (s *fileSink) Restore(_ context.Context, info runtime.TaskInfo, checkpoint 
 	// Only this directory is cleaned: an old one may belong to a job still
 	// running from the same savepoint.
 	mine := func(j int) bool { return j < len(states) && j%p == subtask }
-	if err := s.removeParts(s.pendingDir, mine, nil); err != nil {
+	if err := s.removeParts(s.pendingDir, mine); err != nil {
 		return err
 	}
 	s.restored = true
