@@ -46,7 +46,7 @@ fuzz:
 # under ~/.cache/weir/bin. Without it those tests fail saying so (WEIR_SKIP_S3=1 skips them).
 .PHONY: minio
 minio:
-	scripts/minio.sh
+	@if [ "$$WEIR_SKIP_S3" = 1 ]; then echo "WEIR_SKIP_S3=1: not building MinIO"; else scripts/minio.sh; fi
 
 bench: wasm
 	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./examples/bench/
