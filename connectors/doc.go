@@ -228,9 +228,11 @@
 // runtime.TwoPhaseSink: each subtask writes the records between two
 // checkpoints, one line per record in arrival order, to a pending file, and
 // a pending file becomes visible only when the checkpoint covering it has
-// completed. What a reader of the directory sees is therefore always the
-// output of a prefix of completed checkpoints, with no record twice after
-// any number of failures and restores. Like Flink's FileSink it commits by
+// completed. What a reader of the directory sees of each subtask is
+// therefore always its output up to a completed checkpoint, with no record
+// twice after any number of failures and restores (subtasks commit one
+// after the other, so for a moment some may show one more checkpoint than
+// others). Like Flink's FileSink it commits by
 // checkpoints only: a job that runs without checkpoints has one
 // transaction, FinalCheckpoint, and its output appears when the job has
 // finished (a failed or cancelled job without checkpoints leaves nothing
@@ -288,7 +290,8 @@
 // before checkpoints. So a directory holds one run's output, as before,
 // whatever the earlier run's parallelism was, and no subtask removes a file
 // another subtask of the same run writes. Files with other names are left
-// alone. After a Restore, Open removes nothing: the committed output of
+// alone. Hence one directory per sink node: two jobs or nodes writing to
+// one directory would remove each other's files. After a Restore, Open removes nothing: the committed output of
 // the earlier attempt is the first part of this run's output.
 //
 // # Output formats (print and file sinks)

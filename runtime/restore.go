@@ -147,7 +147,9 @@ func (j *Job) restoreTask(ctx context.Context, a *attempt, t *task, rp *restoreP
 		}
 		info := TaskInfo{Job: j.Spec.Name, NodeID: s.node.ID, Subtask: t.subtask, Parallelism: s.node.Parallelism, Logger: t.log, Clock: j.opts.Clock}
 		if err := s.tx.Restore(ctx, info, m.ID, states); err != nil {
-			return fmt.Errorf("sink %s: restore: %w", s.node.ID, err)
+			// A sink that cannot take its transactions back (lost data, a
+			// snapshot of another sink) will not do better on a retry.
+			return permanent(fmt.Errorf("sink %s: restore: %w", s.node.ID, err))
 		}
 	}
 	if !t.keyed() {
