@@ -55,9 +55,60 @@
 // meanwhile with ts <= W fire in follow-up calls. Processing-time timers use
 // the injected clock; like Flink, pending ones do not fire at end of input.
 //
-// Failure. The first task error cancels the job and is returned with the
-// task's name; a failing Wasm instance fails only its job (restart from
-// checkpoints comes with the checkpoint issue).
+// Failure. A task error (trap, deadline, connector error, injected fault)
+// cancels every task of the attempt; a failing Wasm instance fails only its
+// job. Without checkpoint storage the error is returned. With it, the
+// restart strategy (restart: none | fixed | exponential, with a failure-rate
+// limit; default fixed when checkpoints are on) decides: the job restarts
+// from the newest intact retained checkpoint (or the savepoint it started
+// from, or afresh) with new tasks, instances and state, or fails with a
+// JobFailedError carrying its failure history. Restore problems that no
+// retry can fix (a savepoint whose state the job cannot map, a kind change,
+// a sink that lost its transaction) fail at once. Options.OnEvent reports
+// failures, restarts and checkpoints as they happen.
+//
+// Checkpoints (checkpoint.Coordinator; barriers.go, checkpointing.go,
+// restore.go). The coordinator triggers checkpoint n by queueing it at every
+// source task; between two polls the source snapshots its position and its
+// watermark generator, and emits barrier n on every output channel. A task
+// with several input channels aligns (exactly-once, the default): a channel
+// that delivered barrier n is blocked — its batches, including the rest of
+// the batch holding the barrier, are held without returning their buffers,
+// so credit-based backpressure stops its producer — until every channel
+// that has not ended delivered n. In at-least-once mode nothing is blocked.
+// A newer barrier cancels an alignment in progress (its checkpoint was
+// aborted). After alignment the task pre-commits its two-phase-commit sinks,
+// takes the synchronous part of its state snapshot (copy-on-write for the
+// memory backend, a hard-linked Pebble checkpoint for Pebble), forwards the
+// barrier, and goes on processing while a goroutine uploads the snapshot and
+// acks. Pebble checkpoints are incremental: an SST already referenced by the
+// newest completed checkpoint is referenced again, not uploaded. When every
+// task acked, the coordinator writes the metadata (last, atomically) and
+// notifies the tasks, whose sinks commit.
+//
+// Decisions. Once any source has reached its end no new checkpoint is
+// triggered (Flink before FLIP-147): a bounded job's last stretch is covered
+// by its final transaction, which two-phase-commit sinks make visible only
+// when every task has finished; a failure before that replays from the
+// last checkpoint. Checkpoint ids keep increasing across attempts and
+// savepoint starts, so transaction names never repeat. A fresh start (no
+// --resume, no savepoint) deletes the job's earlier checkpoints, never its
+// savepoints. Falling back past a damaged newest checkpoint replays output
+// that the newer checkpoint had already committed: exactly-once holds only
+// down to the newest intact checkpoint, which is why three are retained by
+// default and every file is checksummed.
+//
+// Savepoints are canonical (backend-independent) snapshots written inside
+// their own folder, so they can be copied elsewhere, restored at another
+// parallelism (state is re-split by key-group range; source and sink
+// positions are redistributed by the connectors) or with another module
+// version: state is mapped by node id and state name, a kind change fails
+// with the state's name, and state of removed nodes or states a new version
+// no longer registers in Open fails unless allowNonRestoredState drops it.
+// maxParallelism cannot change (key groups are the unit of redistribution).
+// Stop-with-savepoint suspends the sources right after the savepoint
+// barrier and ends the job once the savepoint completed and the sinks
+// committed it.
 //
 // Metrics. Counted per batch, never per record, in atomics any goroutine can
 // read (Job.Stats): records and bytes in/out, watermark, late records
