@@ -108,7 +108,9 @@ type checkpointing struct {
 	cancel  context.CancelFunc
 }
 
-func (j *Job) setupCheckpointing(ctx context.Context) error {
+// newCheckpointing builds the job's coordinator (at Compile, so that
+// History and savepoint calls never race with Run).
+func (j *Job) newCheckpointing() error {
 	co := j.opts.Checkpoint
 	if co == nil || co.Storage == nil {
 		return nil
@@ -131,14 +133,23 @@ func (j *Job) setupCheckpointing(ctx context.Context) error {
 		MaxParallelism: j.Spec.MaxParallelism, Logger: j.opts.Logger,
 		Hooks: checkpoint.Hooks{Trigger: j.triggerBarrier, Completed: j.checkpointCompleted, Aborted: j.checkpointAborted},
 	})
-	if co.Resume {
-		if err := c.coord.Load(ctx); err != nil {
+	j.cp = c
+	return nil
+}
+
+// setupCheckpointing loads the job's earlier checkpoints (Resume) or
+// deletes them (a fresh start).
+func (j *Job) setupCheckpointing(ctx context.Context) error {
+	if j.cp == nil {
+		return nil
+	}
+	if j.cp.opts.Resume {
+		if err := j.cp.coord.Load(ctx); err != nil {
 			return fmt.Errorf("reading the job's checkpoints: %w", err)
 		}
-	} else if err := c.coord.DeleteAll(ctx); err != nil {
+	} else if err := j.cp.coord.DeleteAll(ctx); err != nil {
 		return fmt.Errorf("removing checkpoints of an earlier run: %w", err)
 	}
-	j.cp = c
 	return nil
 }
 

@@ -190,6 +190,9 @@ func Compile(ctx context.Context, spec *JobSpec, opts Options) (*Job, error) {
 	}
 	j.buildChains(opInfo)
 	j.srcFactories, j.sinkFactories = srcFactories, sinkFactories
+	if err := j.newCheckpointing(); err != nil {
+		return nil, err
+	}
 	// Build the tasks once now so that graph errors surface at compile time.
 	if _, err := j.buildTasks(&attempt{job: j}); err != nil {
 		return nil, err

@@ -64,6 +64,7 @@ type CorruptError struct {
 	Reason string // what is wrong
 }
 
+// Error names the offset and the problem.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("state: corrupt snapshot stream at byte %d: %s", e.Offset, e.Reason)
 }

@@ -200,6 +200,15 @@ type memMap struct {
 
 type memEntry struct{ sub, v []byte }
 
+// newMemEntry copies sub and v into one allocation; v has the end of it,
+// so that Put can overwrite v in place up to its length.
+func newMemEntry(sub, v []byte) *memEntry {
+	b := make([]byte, len(sub)+len(v))
+	n := copy(b, sub)
+	copy(b[n:], v)
+	return &memEntry{sub: b[:n:n], v: b[n:]}
+}
+
 // clone copies mm with its entries (whose values Put changes in place);
 // sub keys never change and are shared.
 func (mm *memMap) clone(gen uint64) *memMap {
@@ -346,7 +355,7 @@ func (m *Memory) Put(id ID, kg int, key, sub, value []byte) error {
 			e.v = append(e.v[:0], value...)
 			return nil
 		}
-		mm.insert(&memEntry{sub: bytes.Clone(sub), v: bytes.Clone(value)})
+		mm.insert(newMemEntry(sub, value))
 		return nil
 	}
 	return wrongKind("Put", id, s.kind)

@@ -28,8 +28,11 @@ import (
 func TestMetamorphic(t *testing.T) {
 	seeds := []uint64{1, 2, 3, 4, 5, 6}
 	ops := 2500
-	if testing.Short() {
+	switch {
+	case testing.Short():
 		seeds, ops = seeds[:2], 800
+	case raceEnabled:
+		seeds = seeds[:3]
 	}
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
@@ -78,11 +81,12 @@ const (
 	numOps
 )
 
-// mmWeights are the relative frequencies of the operations.
+// mmWeights are the relative frequencies of the operations (a restore,
+// which opens new stores, about once in 250 operations).
 var mmWeights = [numOps]int{
-	opGet: 20, opPut: 20, opDelete: 6, opAppend: 10, opScan: 10, opClear: 3,
-	opRegister: 1, opRegisterTimer: 12, opDeleteTimer: 4, opFireTimers: 4,
-	opNextTimer: 4, opReopen: 1, opFlush: 1, opRestore: 1,
+	opGet: 40, opPut: 40, opDelete: 12, opAppend: 20, opScan: 20, opClear: 6,
+	opRegister: 2, opRegisterTimer: 24, opDeleteTimer: 8, opFireTimers: 8,
+	opNextTimer: 8, opReopen: 2, opFlush: 2, opRestore: 1,
 }
 
 type mmOp struct {

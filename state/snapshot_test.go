@@ -240,7 +240,7 @@ func TestSnapshotInterleaved(t *testing.T) {
 		t.Run(bk.name, func(t *testing.T) {
 			b := bk.open(t)
 			w := newWorkload(t, 5, b, 3000)
-			w.run(30000)
+			w.run(10000)
 			s1, err := b.(state.Snapshotter).Snapshot(state.FormCanonical, "")
 			if err != nil {
 				t.Fatal(err)
@@ -266,7 +266,7 @@ func TestSnapshotInterleaved(t *testing.T) {
 				}()
 				n := 0
 				for range blocks {
-					w.run(300)
+					w.run(40)
 					n++
 					resume <- struct{}{}
 				}

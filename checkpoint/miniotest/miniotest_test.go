@@ -12,7 +12,7 @@ import (
 // scripts/minio.sh builds, or the tests would look for a binary the
 // script never makes.
 func TestVersionMatchesScript(t *testing.T) {
-	b, err := os.ReadFile("../../../scripts/minio.sh")
+	b, err := os.ReadFile("../../scripts/minio.sh")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -223,10 +223,10 @@ func TestBigStateJob(t *testing.T) {
 	}
 	j.rec.arm()
 	waitFor(t, j.running, "the restored attempt's first batch", time.Minute, func() bool {
-		r, ok := j.rec.lastRecovery()
+		r, ok := j.rec.recoveryOf(0)
 		return ok && !r.first.IsZero()
 	})
-	r, _ := j.rec.lastRecovery()
+	r, _ := j.rec.recoveryOf(0)
 	if !(r.fault.Before(r.failed) && r.failed.Before(r.restored) && r.restored.Before(r.first)) {
 		t.Fatalf("recovery timeline out of order: %+v", r)
 	}

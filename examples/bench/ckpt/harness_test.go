@@ -208,14 +208,15 @@ func (r *recorder) arm() {
 	r.mu.Unlock()
 }
 
-// lastRecovery returns the newest failure's timeline.
-func (r *recorder) lastRecovery() (recovery, bool) {
+// recoveryOf returns the timeline of failure n (0-based), once it was
+// injected.
+func (r *recorder) recoveryOf(n int) (recovery, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.faults) == 0 {
+	if n >= len(r.faults) {
 		return recovery{}, false
 	}
-	return r.faults[len(r.faults)-1], true
+	return r.faults[n], true
 }
 
 // completedSince returns the completed checkpoints triggered at or after
@@ -272,6 +273,13 @@ func mean(xs []float64) float64 {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// cpuTime is the CPU time (user + system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // envInt reads a positive integer from the environment, def if unset.
 func envInt(tb testing.TB, name string, def int64) int64 {
