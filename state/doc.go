@@ -128,16 +128,18 @@
 // Memory snapshots are copy-on-write per key group. Cells live in one
 // group object per (state, key group) and timer ids in one set per (timer
 // queue, key group); Snapshot copies only the slices of group pointers
-// (about 4 µs for 1M keys in 128 key groups) and increments a generation
+// (1.5-4 µs for 1M keys in 128 key groups) and increments a generation
 // counter. A write to a group of an older generation first copies the
 // group's maps (pointers, not cells); a write to a value box, per-key map
 // or list of an older generation replaces that one object by a copy (a
 // list copy shares the buffer: appends write past every length a snapshot
 // has seen). So a cell is copied at most once per snapshot, and only if it
-// is written while the snapshot is alive. With no snapshot alive (an
-// atomic counter, the only variable shared with exporting goroutines)
-// nothing is copied at all, and the hot path pays one generation compare.
-// Several snapshots may be alive at once.
+// is written while the snapshot is alive: that first write of a value
+// costs a box allocation and a map assignment more than the usual in-place
+// update (about 200 ns instead of 90 for the keyed count's Get+Put). With
+// no snapshot alive (an atomic counter, the only variable shared with
+// exporting goroutines) nothing is copied at all, and the hot path pays
+// one generation compare. Several snapshots may be alive at once.
 //
 // Pebble snapshots flush the write-back caches into the store and take a
 // Pebble snapshot (a sequence number) that Export iterates. The native

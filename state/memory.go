@@ -156,30 +156,31 @@ func (m *Memory) mayWrite(gen *uint64, g uint64) bool {
 // putValue stores v under key in g (of the current generation), in the
 // existing box if it is g's, else in a new box.
 func (m *Memory) putValue(g *memGroup, key, v []byte) {
-	short := len(key) <= shortKeyMax
-	var c *memValue
-	if short {
-		c = g.short[makeShortKey(key)]
-	} else {
-		c = g.values[string(key)]
-	}
+	c := g.value(key)
+	m.replaceValue(g, key, c, v)
+}
+
+// replaceValue stores v under key in g, whose box for key is c (nil if
+// there is none): in c if g owns it, else in a new box, which it returns.
+func (m *Memory) replaceValue(g *memGroup, key []byte, c *memValue, v []byte) *memValue {
 	if c != nil && m.mayWrite(&c.gen, g.gen) {
 		c.set(v)
-		return
+		return c
 	}
 	c = &memValue{gen: g.gen}
 	c.set(v)
-	if short {
+	if len(key) <= shortKeyMax {
 		if g.short == nil {
 			g.short = make(map[shortKey]*memValue)
 		}
 		g.short[makeShortKey(key)] = c
-		return
+		return c
 	}
 	if g.values == nil {
 		g.values = make(map[string]*memValue)
 	}
 	g.values[string(key)] = c
+	return c
 }
 
 func (g *memGroup) deleteValue(key []byte) {
@@ -343,8 +344,14 @@ func (m *Memory) Put(id ID, kg int, key, sub, value []byte) error {
 			return wrongKind("Put with a sub key", id, s.kind)
 		}
 		g := m.writable(s, kg)
-		if c := m.memoCell; c != nil && m.memoGroup == g && c.gen == g.gen && bytes.Equal(m.memoKey, key) {
-			c.set(value)
+		if c := m.memoCell; c != nil && m.memoGroup == g && bytes.Equal(m.memoKey, key) {
+			if c.gen == g.gen {
+				c.set(value)
+				return nil
+			}
+			// The first write since a snapshot: the box is known, so only
+			// its replacement costs a map operation.
+			m.memoCell = m.replaceValue(g, key, c, value)
 			return nil
 		}
 		m.putValue(g, key, value)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"flag"
+	"fmt"
 	"io"
 	"slices"
 	"testing"
@@ -221,52 +222,57 @@ func BenchmarkSnapshotSync(b *testing.B) {
 }
 
 // BenchmarkGetPutUnderSnapshot is BenchmarkGetPut (memory) while
-// snapshots are alive: a snapshot every 1M records, each released only
-// when the next is taken (an export that lasts the whole interval, the
-// worst case), so every key's cell is copied once per snapshot.
+// snapshots are alive: a snapshot every 1M or 10M records (0.1 s or 1 s at
+// 10M records/s), each released only when the next is taken (an export
+// that lasts the whole interval, the worst case), so every one of the 100k
+// keys' cells is copied once per snapshot.
 func BenchmarkGetPutUnderSnapshot(b *testing.B) {
-	const n, every = 100_000, 1_000_000
+	const n = 100_000
 	keys, kgs := benchKeys(n)
-	m := state.NewMemory()
-	id, err := m.Register("count", "n", abi.StateValue)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var buf [8]byte
-	step := func(j int) {
-		v, ok, err := m.Get(id, kgs[j], keys[j], nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var c uint64
-		if ok {
-			c = binary.LittleEndian.Uint64(v)
-		}
-		binary.LittleEndian.PutUint64(buf[:], c+1)
-		if err := m.Put(id, kgs[j], keys[j], nil, buf[:]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for j := 0; j < n; j++ {
-		step(j)
-	}
-	var live state.Snapshot
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if i%every == 0 {
+	for _, every := range []int{1_000_000, 10_000_000} {
+		b.Run(fmt.Sprintf("every-%dM", every/1_000_000), func(b *testing.B) {
+			m := state.NewMemory()
+			id, err := m.Register("count", "n", abi.StateValue)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var buf [8]byte
+			step := func(j int) {
+				v, ok, err := m.Get(id, kgs[j], keys[j], nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var c uint64
+				if ok {
+					c = binary.LittleEndian.Uint64(v)
+				}
+				binary.LittleEndian.PutUint64(buf[:], c+1)
+				if err := m.Put(id, kgs[j], keys[j], nil, buf[:]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for j := 0; j < n; j++ {
+				step(j)
+			}
+			var live state.Snapshot
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%every == 0 {
+					if live != nil {
+						_ = live.Release()
+					}
+					if live, err = m.Snapshot(state.FormCanonical, ""); err != nil {
+						b.Fatal(err)
+					}
+				}
+				step(i % n)
+			}
+			b.StopTimer()
 			if live != nil {
 				_ = live.Release()
 			}
-			if live, err = m.Snapshot(state.FormCanonical, ""); err != nil {
-				b.Fatal(err)
-			}
-		}
-		step(i % n)
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
 	}
-	b.StopTimer()
-	if live != nil {
-		_ = live.Release()
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }

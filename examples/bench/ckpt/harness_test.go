@@ -360,6 +360,11 @@ func startMinIO(tb testing.TB) *checkpoint.S3Storage {
 			<-exited
 		}
 		logFile.Close()
+		if ps := cmd.ProcessState; ps != nil {
+			// The server shares the machine's cores with the job: say how
+			// much of them it took.
+			tb.Logf("MinIO used %v of CPU", (ps.UserTime() + ps.SystemTime()).Round(time.Millisecond))
+		}
 	})
 	tb.Cleanup(stop) // after TempDir's, so it runs before the folder goes
 	if err := waitReady(endpoint, exited); err != nil {
