@@ -595,10 +595,14 @@ func TestCrashRecoveryOnS3(t *testing.T) {
 // missing): recovery says so and starts from the newest intact one.
 func TestDamagedCheckpointFallsBack(t *testing.T) {
 	input, want := writeKeyed(t, 20000, 40)
-	for _, damage := range []string{"corrupt", "missing"} {
+	for _, damage := range []string{"corrupt", "missing", "all", "pebble-manifest"} {
 		t.Run(damage, func(t *testing.T) {
+			backend := "memory"
+			if damage == "pebble-manifest" {
+				backend = "pebble"
+			}
 			r := counterRun{module: buildModule(t, "testdata/counter"), input: input, out: t.TempDir(), storage: t.TempDir(),
-				stateDir: t.TempDir(), srcP: 1, p: 2, backend: "memory", interval: "20ms", mode: runtime.ModeExactlyOnce, perMs: 10}
+				stateDir: t.TempDir(), srcP: 1, p: 2, backend: backend, interval: "20ms", mode: runtime.ModeExactlyOnce, perMs: 10}
 			job, store := r.job(t)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
@@ -619,12 +623,39 @@ func TestDamagedCheckpointFallsBack(t *testing.T) {
 				t.Fatalf("retained checkpoints: %v", chk)
 			}
 			newest := filepath.Dir(chk[len(chk)-1])
-			files, _ := filepath.Glob(filepath.Join(newest, "*", "state"))
+			pattern := "state"
+			if backend == "pebble" {
+				pattern = "MANIFEST-*" // a private file of the native snapshot
+			}
+			files, _ := filepath.Glob(filepath.Join(newest, "*", pattern))
 			if len(files) == 0 {
 				t.Fatalf("no state files in %s", newest)
 			}
+			if damage == "all" {
+				// Every retained checkpoint damaged: starting afresh would
+				// repeat committed output, so the job must fail and say why.
+				all, _ := filepath.Glob(filepath.Join(root, "tenants/default/jobs/counter/checkpoints/chk-*/*/state"))
+				for _, f := range all {
+					if err := os.Remove(f); err != nil {
+						t.Fatal(err)
+					}
+				}
+				spec, _ := runtime.ParseSpec([]byte(fmt.Sprintf(counterSpec, r.module, r.srcP, r.input, r.out, r.p, r.backend, r.stateDir, r.interval, r.mode)))
+				job, err := runtime.Compile(context.Background(), spec, runtime.Options{
+					Connectors: connectorsWithThrottle(1 << 20), LoadModule: runtime.WasmLoader(wasmRuntime(t)),
+					Checkpoint: &runtime.CheckpointOptions{Storage: store, Resume: true},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = job.Run(context.Background())
+				if err == nil || !strings.Contains(err.Error(), "every retained checkpoint is damaged") {
+					t.Fatalf("resume with every checkpoint damaged: %v", err)
+				}
+				return
+			}
 			switch damage {
-			case "corrupt":
+			case "corrupt", "pebble-manifest":
 				b, err := os.ReadFile(files[0])
 				if err != nil {
 					t.Fatal(err)
@@ -665,7 +696,7 @@ func TestDamagedCheckpointFallsBack(t *testing.T) {
 			if len(skipped) == 0 || skipped[0].Checkpoint != ckID(chk[len(chk)-1]) || !errors.Is(skipped[0].Err, checkpoint.ErrCorrupt) && !errors.Is(skipped[0].Err, checkpoint.ErrNotFound) && !errors.Is(skipped[0].Err, state.ErrCorrupt) {
 				t.Fatalf("damaged checkpoint %s not reported: skipped %+v", newest, skipped)
 			}
-			if !strings.Contains(skipped[0].Err.Error(), "state") {
+			if !strings.Contains(skipped[0].Err.Error(), filepath.Base(files[0])) && !strings.Contains(skipped[0].Err.Error(), "state") {
 				t.Fatalf("the error does not name the damaged file: %v", skipped[0].Err)
 			}
 			if len(restored) == 0 || restored[0].Checkpoint >= skipped[0].Checkpoint {

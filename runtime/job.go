@@ -544,7 +544,9 @@ func (j *Job) initialRestore(ctx context.Context) (*restorePoint, error) {
 // latestRestore returns the newest retained checkpoint that is intact,
 // else the initial savepoint, else nil (start afresh).
 func (j *Job) latestRestore(ctx context.Context, initial *restorePoint) (*restorePoint, error) {
-	for _, m := range j.cp.coord.Retained() {
+	retained := j.cp.coord.Retained()
+	var damagedErrs []string
+	for _, m := range retained {
 		dir := j.cp.coord.CheckpointDir(m.ID)
 		j.mu.Lock()
 		bad := j.bad[dir]
@@ -565,6 +567,7 @@ func (j *Job) latestRestore(ctx context.Context, initial *restorePoint) (*restor
 			j.mu.Lock()
 			j.bad[dir] = true
 			j.mu.Unlock()
+			damagedErrs = append(damagedErrs, err.Error())
 			j.opts.Logger.Warn("skipping a damaged checkpoint", "checkpoint", m.ID, "err", err)
 			j.event(Event{Kind: EventCheckpointSkipped, Checkpoint: m.ID, Dir: dir, Err: err})
 			continue
@@ -578,7 +581,20 @@ func (j *Job) latestRestore(ctx context.Context, initial *restorePoint) (*restor
 		if !bad {
 			return initial, nil
 		}
-		return nil, fmt.Errorf("the savepoint the job started from is damaged and no later checkpoint is intact")
+		return nil, permanent(fmt.Errorf("the savepoint the job started from is damaged and no later checkpoint is intact"))
+	}
+	if len(retained) > 0 {
+		// Starting afresh would replay output that completed checkpoints
+		// already committed: fail instead (as Flink does).
+		j.mu.Lock()
+		for _, m := range retained {
+			if dir := j.cp.coord.CheckpointDir(m.ID); j.bad[dir] && len(damagedErrs) == 0 {
+				damagedErrs = append(damagedErrs, dir+" failed to restore")
+			}
+		}
+		j.mu.Unlock()
+		return nil, permanent(fmt.Errorf("every retained checkpoint is damaged (%s); not starting afresh, which would repeat committed output",
+			strings.Join(damagedErrs, "; ")))
 	}
 	return nil, nil
 }

@@ -308,7 +308,7 @@ func (rp *restorePoint) download(ctx context.Context, ts checkpoint.TaskState, d
 		if strings.Contains(f.Name, "/") || f.Name == "" || f.Name == "." || f.Name == ".." {
 			return &restoreError{rp.dir, fmt.Errorf("task %s: bad file name %q: %w", ts.Task, f.Name, checkpoint.ErrCorrupt)}
 		}
-		want := checkpoint.ObjectInfo{Name: name, Size: f.Size, CRC32C: f.CRC32C}
+		want := checkpoint.ObjectInfo{Name: name, Size: f.Size, CRC32C: f.CRC32C, HasCRC32C: true}
 		// SSTs are never written in place: they may share storage's copy
 		// (hard link). MANIFEST and WAL files are appended to: copies.
 		mode := checkpoint.MutableFile

@@ -104,8 +104,8 @@ func BenchmarkCheckpointOverhead(b *testing.B) {
 		backend string
 		records int
 	}{
-		{"memory", 12_000_000},
-		{"pebble", 6_000_000},
+		{"memory", 24_000_000},
+		{"pebble", 16_000_000},
 	} {
 		b.Run(c.backend, func(b *testing.B) {
 			runCount(b, load, wasm, c.backend, 10_000, false) // compile, warm up
@@ -197,6 +197,7 @@ func largeParams(tb testing.TB) bigParams {
 	return bigParams{stateBytes: mb << 20, valueSize: 1024, interval: time.Second}
 }
 
+// large reports whether WEIR_BENCH_LARGE=1 asks for the 1 GiB runs.
 func large(tb testing.TB) bool {
 	return os.Getenv("WEIR_BENCH_LARGE") == "1"
 }
@@ -276,6 +277,9 @@ func BenchmarkIncrementalCheckpoint(b *testing.B) {
 				churned := j.progress.churned.Load()
 				if err := j.stop(); err != nil {
 					b.Fatalf("job failed: %v", err)
+				}
+				if f := j.job.Failures(); len(f) > 0 {
+					b.Fatalf("the job restarted %d times (first: %v): the measurements include recoveries", len(f), f[0].Err)
 				}
 				all := j.rec.completedSince(loaded)
 				for k, s := range all {
@@ -391,6 +395,10 @@ func BenchmarkRecovery(b *testing.B) {
 				}
 				if err := j.stop(); err != nil {
 					b.Fatalf("job failed: %v", err)
+				}
+				// Every failure the timelines describe was an injected one.
+				if f := j.job.Failures(); int64(len(f)) != failures {
+					b.Fatalf("the job failed %d times, %d injected: %v", len(f), failures, f)
 				}
 			}
 			b.StopTimer()

@@ -5,10 +5,7 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/weirstream/weir/checkpoint"
+	"github.com/weirstream/weir/checkpoint/miniotest"
 	"github.com/weirstream/weir/runtime"
 	"github.com/weirstream/weir/wasmhost"
 )
@@ -116,18 +112,11 @@ func waitFor(tb testing.TB, r *running, what string, timeout time.Duration, cond
 type recorder struct {
 	job atomic.Pointer[runtime.Job]
 
-	mu       sync.Mutex
-	stats    map[int64]checkpoint.Stats // completed checkpoints (not savepoints), by id
-	events   []timedEvent
-	faults   []recovery
-	armed    bool   // fail the next batch of a task of faultTask
-	faultOp  string // node id whose tasks fail
-	failures int
-}
-
-type timedEvent struct {
-	at time.Time
-	e  runtime.Event
+	mu      sync.Mutex
+	stats   map[int64]checkpoint.Stats // completed checkpoints (not savepoints), by id
+	faults  []recovery
+	armed   bool   // fail the next batch of a task of faultOp
+	faultOp string // node id whose tasks fail
 }
 
 // recovery is the timeline of one injected failure.
@@ -160,7 +149,6 @@ func (r *recorder) onEvent(e runtime.Event) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, timedEvent{now, e})
 	if found {
 		r.stats[st.ID] = st
 	}
@@ -190,7 +178,6 @@ func (r *recorder) fault(task string) error {
 	defer r.mu.Unlock()
 	if r.armed {
 		r.armed = false
-		r.failures++
 		r.faults = append(r.faults, recovery{fault: now})
 		return errInjected
 	}
@@ -294,133 +281,16 @@ func envInt(tb testing.TB, name string, def int64) int64 {
 	return n
 }
 
-// MinIO credentials of the server startMinIO runs.
-const (
-	minioUser   = "weirbench"
-	minioSecret = "weirbench-secret"
-)
-
-// startMinIO starts a MinIO server (the binary scripts/minio.sh builds)
-// on 127.0.0.1 for tb, with a data folder in tb's temporary folder, and
-// returns S3 storage in a fresh bucket. The server is stopped when tb
-// ends. It fails without the binary (saying how to build it) unless
-// WEIR_SKIP_S3=1, which skips.
+// startMinIO starts a MinIO server for tb (checkpoint/miniotest: the
+// binary scripts/minio.sh builds, on 127.0.0.1, stopped when tb ends) and
+// returns S3 storage in a fresh bucket. WEIR_SKIP_S3=1 skips tb.
 func startMinIO(tb testing.TB) *checkpoint.S3Storage {
 	tb.Helper()
-	if os.Getenv("WEIR_SKIP_S3") == "1" {
-		tb.Skip("WEIR_SKIP_S3=1: skipping the S3 benchmark")
-	}
-	bin := os.Getenv("WEIR_MINIO_BIN")
-	if bin == "" {
-		out, err := exec.Command("../../../scripts/minio.sh", "path").Output()
-		if err != nil {
-			tb.Fatalf("scripts/minio.sh path: %v", err)
-		}
-		bin = strings.TrimSpace(string(out))
-	}
-	if st, err := os.Stat(bin); err != nil || st.IsDir() {
-		tb.Fatalf("MinIO server binary not found at %s: run scripts/minio.sh to build it, set WEIR_MINIO_BIN, or WEIR_SKIP_S3=1 to skip", bin)
-	}
-	root := tb.TempDir()
-	port, err := freePort()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	console, err := freePort()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	endpoint := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	logPath := filepath.Join(root, "minio.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(bin, "server", "--quiet", "--address", endpoint,
-		"--console-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(console)),
-		"--certs-dir", filepath.Join(root, "certs"), filepath.Join(root, "data"))
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+minioUser, "MINIO_ROOT_PASSWORD="+minioSecret,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = procAttr()
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		tb.Fatalf("starting MinIO: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := sync.OnceFunc(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		t := time.NewTimer(10 * time.Second)
-		defer t.Stop()
-		select {
-		case <-exited:
-		case <-t.C:
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		logFile.Close()
-		if ps := cmd.ProcessState; ps != nil {
-			// The server shares the machine's cores with the job: say how
-			// much of them it took.
-			tb.Logf("MinIO used %v of CPU", (ps.UserTime() + ps.SystemTime()).Round(time.Millisecond))
-		}
-	})
-	tb.Cleanup(stop) // after TempDir's, so it runs before the folder goes
-	if err := waitReady(endpoint, exited); err != nil {
-		stop()
-		out, _ := os.ReadFile(logPath)
-		tb.Fatalf("MinIO at %s: %v\n%s", endpoint, err, out)
-	}
-	client, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(minioUser, minioSecret, "")})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	const bucket = "weir-bench"
-	if err := client.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
-		tb.Fatalf("creating bucket %s: %v", bucket, err)
-	}
-	s, err := checkpoint.OpenS3(checkpoint.S3Config{Endpoint: endpoint, Bucket: bucket, Prefix: "bench",
-		AccessKeyID: minioUser, SecretAccessKey: minioSecret})
+	srv := miniotest.Start(tb)
+	s, err := checkpoint.OpenS3(checkpoint.S3Config{Endpoint: srv.Endpoint, Bucket: srv.Bucket, Prefix: "bench",
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return s
-}
-
-// waitReady polls MinIO's readiness endpoint until it answers 200, the
-// process exits, or a minute passes.
-func waitReady(endpoint string, exited <-chan error) error {
-	url := "http://" + endpoint + "/minio/health/ready"
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.NewTimer(time.Minute)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if resp, err := client.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("server exited before becoming ready: %v", err)
-		case <-deadline.C:
-			return fmt.Errorf("not ready at %s after a minute", url)
-		case <-tick.C:
-		}
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

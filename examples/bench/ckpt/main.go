@@ -5,6 +5,9 @@
 // job can hold a gigabyte of keyed state for the incremental-checkpoint and
 // recovery benchmarks.
 //
+// It knows only the SDK: jobs, sources, checkpoint storage and what is
+// measured belong to the benchmarks (the _test.go files of this folder).
+//
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o ckpt.wasm .
 // (the benchmarks build it themselves).
 package main

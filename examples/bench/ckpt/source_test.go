@@ -43,7 +43,6 @@ type genProgress struct {
 	loaded   atomic.Int64 // load records emitted, over subtasks and attempts
 	loadedAt atomic.Int64 // unix nanos when loaded first reached keys; 0 before
 	churned  atomic.Int64 // churn records emitted
-	keys     int64
 }
 
 // loadTime returns when the load completed, if it has.
@@ -69,7 +68,6 @@ func newBigGenFactory(p *genProgress) runtime.SourceFactory {
 		if c.ChurnPerSec < 0 {
 			return nil, fmt.Errorf("config.churnPerSec: must be >= 0, got %d", c.ChurnPerSec)
 		}
-		p.keys = c.Keys
 		return func() runtime.Source { return &bigGen{cfg: c, progress: p} }, nil
 	}
 }
