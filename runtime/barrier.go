@@ -386,7 +386,9 @@ func (a *attempt) writeState(t *task, b checkpoint.Barrier, snap state.Snapshot)
 		name := path.Join(dir, "state")
 		pr, pw := io.Pipe()
 		owners := nodeIDs(t.nodes)
+		exported := make(chan struct{})
 		go func() {
+			defer close(exported)
 			pw.CloseWithError(snap.Export(pw, t.keyGroups(), func(o uint32) string {
 				if int(o) < len(owners) {
 					return owners[o]
@@ -395,7 +397,10 @@ func (a *attempt) writeState(t *task, b checkpoint.Barrier, snap state.Snapshot)
 			}))
 		}()
 		info, err := a.storage.Put(ctx, name, pr)
+		// A failed Put stops the export at its next write; the snapshot
+		// is released only once the exporter is done with it.
 		pr.CloseWithError(err)
+		<-exported
 		if err != nil {
 			return nil, err
 		}

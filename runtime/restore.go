@@ -276,7 +276,9 @@ func (j *Job) importTask(ctx context.Context, a *attempt, t *task, rp *restorePo
 		}
 		defer snap.Release()
 		pr, pw := io.Pipe()
+		exported := make(chan struct{})
 		go func() {
+			defer close(exported)
 			pw.CloseWithError(snap.Export(pw, kr, func(o uint32) string {
 				if int(o) < len(ts.Nodes) {
 					return ts.Nodes[o]
@@ -286,6 +288,7 @@ func (j *Job) importTask(ctx context.Context, a *attempt, t *task, rp *restorePo
 		}()
 		err = state.Import(t.backend, pr, kr, mapping)
 		pr.CloseWithError(err)
+		<-exported // before the deferred Release
 		if err != nil {
 			return wrap(err)
 		}
