@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -76,6 +77,19 @@ func OpenPebble(dir string, opts PebbleOptions) (*Pebble, error) {
 		// (a new one starts with a snapshot of the current version, a few
 		// KiB) long before Pebble's default of 128 MiB.
 		MaxManifestFileSize: 1 << 20,
+	}
+	// Value separation: values of 256 bytes and more go to blob files that
+	// compactions do not rewrite. With uniformly random updates leveled
+	// compactions rewrite about ten times the changed bytes into new
+	// sstables, and an incremental checkpoint uploads every new file: blob
+	// files cut that (measured in docs/BENCHMARKS.md) at some cost in disk
+	// space. Blob files are immutable and shared across checkpoints like
+	// sstables.
+	po.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{
+			Enabled: true, MinimumSize: 256, MaxBlobReferenceDepth: 10,
+			RewriteMinimumAge: 10 * time.Second, TargetGarbageRatio: 0.2,
+		}
 	}
 	// Bloom filters let point reads skip sstables that do not hold the key
 	// (the other levels inherit L0's policy).
