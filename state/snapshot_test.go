@@ -403,7 +403,7 @@ func TestPebbleNativeRestore(t *testing.T) {
 			var ssts int
 			for _, f := range files {
 				isSST := strings.HasSuffix(f.Name, ".sst")
-				if f.Shared != isSST {
+				if f.Shared != (isSST || strings.HasSuffix(f.Name, ".blob")) {
 					t.Errorf("%s: Shared = %v", f.Name, f.Shared)
 				}
 				if isSST {
@@ -613,5 +613,72 @@ func TestSnapshotArguments(t *testing.T) {
 				t.Fatal("canonical snapshot lists native files")
 			}
 		})
+	}
+}
+
+// TestPebbleNativeRestoreLargeValues: values of 256 bytes and more live in
+// blob files (value separation); a native snapshot must carry them, marked
+// shared, and restore every value.
+func TestPebbleNativeRestoreLargeValues(t *testing.T) {
+	p := openPebble(t, t.TempDir(), state.PebbleOptions{})
+	id, err := p.Register("op", "big", abi.StateValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func(i, gen int) []byte {
+		return bytes.Repeat([]byte{byte(i), byte(gen)}, 300+i%700)
+	}
+	const keys = 3000
+	for gen := range 3 {
+		for i := range keys {
+			if gen > 0 && i%7 != 0 {
+				continue
+			}
+			if err := p.Put(id, i%128, []byte(fmt.Sprint(i)), nil, value(i, gen)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Each generation reaches Pebble (and its compactions).
+		snap, err := p.Snapshot(state.FormNative, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := snap.Release(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := p.Snapshot(state.FormNative, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	restored := t.TempDir()
+	blobs := 0
+	for _, f := range snap.NativeFiles() {
+		if strings.HasSuffix(f.Name, ".blob") {
+			blobs++
+			if !f.Shared {
+				t.Errorf("blob file %s not shared", f.Name)
+			}
+		}
+		copyFile(t, f.Path, filepath.Join(restored, f.Name))
+	}
+	if blobs == 0 {
+		t.Fatal("no blob files: values are not separated")
+	}
+	r := openPebble(t, restored, state.PebbleOptions{})
+	rid, err := r.Register("op", "big", abi.StateValue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range keys {
+		gen := 0
+		if i%7 == 0 {
+			gen = 2
+		}
+		got, ok, err := r.Get(rid, i%128, []byte(fmt.Sprint(i)), nil)
+		if err != nil || !ok || !bytes.Equal(got, value(i, gen)) {
+			t.Fatalf("key %d: ok=%v err=%v, %d bytes, want generation %d", i, ok, err, len(got), gen)
+		}
 	}
 }
