@@ -5,7 +5,7 @@ EXAMPLES  := wordcount windowed-sum fraud bench
 WASM      := $(foreach e,$(EXAMPLES),examples/$(e)/$(e).wasm)
 GOFILES   := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 
-.PHONY: all build wasm test test-short run bench fuzz vet clean
+.PHONY: all build wasm test test-short run bench bench-checkpoint fuzz vet clean
 
 all: build wasm
 
@@ -50,6 +50,12 @@ minio:
 
 bench: wasm
 	$(GO) test -run '^$$' -bench . -benchtime 3x -count 1 ./examples/bench/
+
+# Checkpoint overhead (every 1 s vs none); the 1 GiB incremental-checkpoint
+# and recovery benchmarks: make bench-checkpoint LARGE=1 (tens of minutes).
+bench-checkpoint: minio
+	$(GO) test -run '^$$' -bench CheckpointOverhead -benchtime 4x -count 1 -v ./examples/bench/ckpt/
+	WEIR_BENCH_LARGE=$(LARGE) $(GO) test -run '^$$' -bench 'Incremental|Recovery' -benchtime 1x -count 1 -timeout 60m -v ./examples/bench/ckpt/
 
 clean:
 	rm -rf bin $(WASM) examples/*/output
