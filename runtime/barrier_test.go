@@ -85,6 +85,9 @@ func TestBarrierAlignment(t *testing.T) {
 		if tk.cp.lastID != 1 {
 			t.Errorf("exactlyOnce=%v: snapshotted barrier %d, want 1", c.exactlyOnce, tk.cp.lastID)
 		}
+		if tk.cp.alignments.Load() <= 0 {
+			t.Errorf("exactlyOnce=%v: no alignment time measured", c.exactlyOnce)
+		}
 		// Every buffer went back to its channel (credits are not lost
 		// while a channel is blocked).
 		for i, ch := range tk.gate.channels {

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/weirstream/weir/abi"
 	"github.com/weirstream/weir/checkpoint"
@@ -825,6 +826,9 @@ func (j *Job) Stats() []TaskStats {
 		}
 		s.Subtask = t.subtask
 		s.Finished = j.finished[t]
+		if t.cp != nil {
+			s.Alignment = time.Duration(t.cp.alignments.Load())
+		}
 		out = append(out, s)
 	}
 	return out

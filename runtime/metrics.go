@@ -40,7 +40,10 @@ type TaskStats struct {
 	// before any; a source task's is the watermark it generated).
 	Watermark    int64
 	Backpressure time.Duration
-	Finished     bool
+	// Alignment is the time spent aligning checkpoint barriers (inputs
+	// blocked) in this attempt.
+	Alignment time.Duration
+	Finished  bool
 }
 
 func (m *taskMetrics) snapshot() TaskStats {
