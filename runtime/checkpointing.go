@@ -196,13 +196,22 @@ func (j *Job) triggerBarrier(b checkpoint.Barrier) error {
 		if t.source == nil {
 			continue
 		}
+		// Under trigMu: a source that finishes either sees this barrier
+		// queued (and declines it) or is seen finished here.
+		t.trigMu.Lock()
+		var err error
 		if t.srcDone.Load() {
-			return fmt.Errorf("source task %s has finished", t.name)
+			err = fmt.Errorf("source task %s has finished", t.name)
+		} else {
+			select {
+			case t.cp.triggers <- b.ID:
+			default:
+				err = fmt.Errorf("source task %s has too many barriers queued", t.name)
+			}
 		}
-		select {
-		case t.cp.triggers <- b.ID:
-		default:
-			return fmt.Errorf("source task %s has too many barriers queued", t.name)
+		t.trigMu.Unlock()
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -359,7 +359,7 @@ func (t *task) sourceFinished() {
 	t.trigMu.Unlock()
 	if t.cp != nil {
 		t.cp.a.coord.Pause()
-		t.declineTriggers()
+		t.declineTriggers() // those queued before srcDone was set
 	}
 }
 
