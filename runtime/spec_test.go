@@ -8,6 +8,7 @@ import (
 
 func TestSpecErrors(t *testing.T) {
 	const mods = "modules: {go: {path: x}}\n"
+	const pipe = "nodes:\n  - {id: s, source: src}\n  - {id: o, sink: collect, inputs: [s]}\n"
 	cases := []struct {
 		name, spec string
 		want       []string // substrings of the error
@@ -61,6 +62,14 @@ func TestSpecErrors(t *testing.T) {
 			[]string{"only sources generate watermarks"}},
 		{"bad duration", "nodes:\n  - {id: s, source: src, watermarks: {outOfOrderness: soon}}\n  - {id: o, sink: collect, inputs: [s]}\n",
 			[]string{"soon"}},
+		{"bad checkpoint mode", "checkpoints: {interval: 1s, mode: twice}\n" + pipe, []string{`checkpoints.mode: must be exactly-once or at-least-once, got "twice"`}},
+		{"checkpoint interval too short", "checkpoints: {interval: 1ms}\n" + pipe, []string{"checkpoints.interval: must be at least 10ms"}},
+		{"negative checkpoint timeout", "checkpoints: {timeout: -1s}\n" + pipe, []string{"checkpoints.timeout: must not be negative"}},
+		{"bad retain", "checkpoints: {retain: -2}\n" + pipe, []string{"checkpoints.retain: must be between 1 and 1000"}},
+		{"unknown checkpoint field", "checkpoints: {intervall: 1s}\n" + pipe, []string{"line 1", "intervall"}},
+		{"bad restart strategy", "restart: {strategy: always}\n" + pipe, []string{`restart.strategy: must be none, fixed or exponential, got "always"`}},
+		{"failure rate without interval", "restart: {strategy: fixed, maxFailures: 3}\n" + pipe, []string{"restart.failureInterval: required with restart.maxFailures"}},
+		{"bad multiplier", "restart: {strategy: exponential, multiplier: 0.5}\n" + pipe, []string{"restart.multiplier: must be >= 1"}},
 	}
 	env := &testEnv{sources: map[string][]rec{"src": nil}, col: newCollector(), mod: wordModule}
 	for _, c := range cases {
