@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -727,11 +728,13 @@ func (j *Job) open(ctx context.Context, a *attempt, rp *restorePoint) error {
 		default:
 			t.backend = state.NewMemory()
 		}
-		if rp != nil && t.cp != nil {
-			if err := j.restoreTask(ctx, a, t, rp, dbDir); err != nil {
-				return err
-			}
+	}
+	if rp != nil {
+		if err := j.restoreTasks(ctx, a, rp); err != nil {
+			return err
 		}
+	}
+	for _, t := range a.tasks {
 		for _, e := range t.elems {
 			op, ok := e.(*operatorElem)
 			if !ok {
@@ -780,6 +783,40 @@ func (j *Job) open(ctx context.Context, a *attempt, rp *restorePoint) error {
 		return j.checkRegistered(rp, a.tasks)
 	}
 	return nil
+}
+
+// restoreTasks restores every task, in parallel (bounded): recovery time
+// is mostly fetching files, and tasks share nothing while restoring. The
+// first error is returned (a damaged checkpoint first, so that recovery
+// falls back).
+func (j *Job) restoreTasks(ctx context.Context, a *attempt, rp *restorePoint) error {
+	sem := make(chan struct{}, max(2, goruntime.GOMAXPROCS(0)))
+	errs := make([]error, len(a.tasks))
+	var wg sync.WaitGroup
+	for i, t := range a.tasks {
+		if t.cp == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = j.restoreTask(ctx, a, t, rp, filepath.Join(a.stateDir, taskDirName(t)))
+		}()
+	}
+	wg.Wait()
+	var first error
+	for _, err := range errs {
+		var re *restoreError
+		if err != nil && errors.As(err, &re) && damaged(err) {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // taskDirName is a file-system-safe directory name for a task's state.
