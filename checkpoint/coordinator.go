@@ -397,8 +397,9 @@ func (c *Coordinator) Ack(ctx context.Context, id int64, ts TaskState) {
 	c.mu.Lock()
 	p, ok := c.pending[id]
 	if !ok || !c.tasks[ts.Task] {
+		refs := c.referencedLocked()
 		c.mu.Unlock()
-		c.discard(ctx, id, ts)
+		c.discard(ctx, id, refs, ts)
 		return
 	}
 	p.acks[ts.Task] = ts
@@ -456,8 +457,11 @@ func (c *Coordinator) abort(id int64, err error) {
 		sp <- result{err: err}
 	}
 	ctx := context.Background()
+	c.mu.Lock()
+	refs := c.referencedLocked()
+	c.mu.Unlock()
 	for _, ts := range p.acks {
-		c.discard(ctx, id, ts)
+		c.discard(ctx, id, refs, ts)
 	}
 	if !p.b.Savepoint {
 		if err := c.opts.Storage.DeletePrefix(ctx, p.b.Dir+"/"); err != nil {
@@ -470,14 +474,12 @@ func (c *Coordinator) abort(id int64, err error) {
 }
 
 // discard deletes the files of an ack that no checkpoint will use: its
-// private files and the shared files no retained checkpoint references.
-func (c *Coordinator) discard(ctx context.Context, id int64, ts TaskState) {
+// private files and the shared files not in refs (what retained and
+// pending checkpoints reference).
+func (c *Coordinator) discard(ctx context.Context, id int64, refs map[string]bool, ts TaskState) {
 	if ts.State == nil {
 		return
 	}
-	c.mu.Lock()
-	refs := c.referencedLocked()
-	c.mu.Unlock()
 	dir := c.checkpointDir(id)
 	for _, f := range ts.State.Files {
 		name, err := Resolve(dir, f.Path, c.opts.Root)
@@ -492,31 +494,39 @@ func (c *Coordinator) discard(ctx context.Context, id int64, ts TaskState) {
 	}
 }
 
-// referencedLocked returns the storage names of the shared files that
-// retained or pending checkpoints reference.
+// referencedLocked returns the storage names of the files that retained
+// or pending checkpoints reference.
 func (c *Coordinator) referencedLocked() map[string]bool {
-	refs := map[string]bool{}
-	add := func(dir string, ts TaskState) {
-		if ts.State == nil {
-			return
-		}
-		for _, f := range ts.State.Files {
-			if name, err := Resolve(dir, f.Path, c.opts.Root); err == nil {
-				refs[name] = true
-			}
-		}
-	}
-	for _, r := range c.retained {
-		for _, ts := range r.meta.Tasks {
-			add(r.dir, ts)
-		}
-	}
+	refs := c.retainedRefsLocked()
 	for _, p := range c.pending {
 		for _, ts := range p.acks {
-			add(p.b.Dir, ts)
+			c.addRefs(refs, p.b.Dir, ts)
 		}
 	}
 	return refs
+}
+
+// retainedRefsLocked returns the storage names of the files that retained
+// checkpoints reference.
+func (c *Coordinator) retainedRefsLocked() map[string]bool {
+	refs := map[string]bool{}
+	for _, r := range c.retained {
+		for _, ts := range r.meta.Tasks {
+			c.addRefs(refs, r.dir, ts)
+		}
+	}
+	return refs
+}
+
+func (c *Coordinator) addRefs(refs map[string]bool, dir string, ts TaskState) {
+	if ts.State == nil {
+		return
+	}
+	for _, f := range ts.State.Files {
+		if name, err := Resolve(dir, f.Path, c.opts.Root); err == nil {
+			refs[name] = true
+		}
+	}
 }
 
 func (c *Coordinator) complete(ctx context.Context, p *pending) {
@@ -535,13 +545,14 @@ func (c *Coordinator) complete(ctx context.Context, p *pending) {
 	delete(c.savepoint, p.b.ID)
 	st := p.stats
 	st.Duration = now.Sub(st.TriggeredAt)
+	before := c.retainedRefsLocked()
 	for _, ts := range m.Tasks {
 		if ts.State == nil {
 			continue
 		}
 		for _, f := range ts.State.Files {
 			st.Size += f.Size
-			if name, err := Resolve(p.b.Dir, f.Path, c.opts.Root); err == nil && c.isNewLocked(name) {
+			if name, err := Resolve(p.b.Dir, f.Path, c.opts.Root); err == nil && !before[name] {
 				st.Uploaded += f.Size
 			}
 		}
@@ -584,24 +595,6 @@ func (c *Coordinator) complete(ctx context.Context, p *pending) {
 	if c.opts.Hooks.Completed != nil {
 		c.opts.Hooks.Completed(p.b)
 	}
-}
-
-// isNewLocked reports whether no earlier retained checkpoint references
-// storage file name.
-func (c *Coordinator) isNewLocked(name string) bool {
-	for _, r := range c.retained {
-		for _, ts := range r.meta.Tasks {
-			if ts.State == nil {
-				continue
-			}
-			for _, f := range ts.State.Files {
-				if n, err := Resolve(r.dir, f.Path, c.opts.Root); err == nil && n == name {
-					return false
-				}
-			}
-		}
-	}
-	return true
 }
 
 // deleteCheckpoint removes a checkpoint that is no longer retained: its

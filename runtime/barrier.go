@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"maps"
@@ -446,7 +445,7 @@ func (a *attempt) writeState(t *task, b checkpoint.Barrier, snap state.Snapshot)
 	return h, nil
 }
 
-// nextHeld returns the next batch to process: held batches released by an
+// nextReady returns the next batch to process: held batches released by an
 // alignment come before new input.
 func (cp *taskCP) nextReady() (heldEnv, bool) {
 	for len(cp.ready) > 0 {
@@ -460,5 +459,3 @@ func (cp *taskCP) nextReady() (heldEnv, bool) {
 	}
 	return heldEnv{}, false
 }
-
-var _ = context.Background

@@ -92,59 +92,48 @@ func (j *Job) checkMapping(rp *restorePoint) error {
 // its operators open.
 func (j *Job) restoreTask(ctx context.Context, a *attempt, t *task, rp *restorePoint, dbDir string) error {
 	m := rp.meta
-	// Sources: every old subtask's position, by old subtask.
 	if t.source != nil {
 		node := t.nodes[0].ID
-		var states [][]byte
-		maxTs, any := int64(0), false
+		states := oldSubtasks(m, func(ts checkpoint.TaskState) ([]byte, bool) {
+			s, ok := ts.Sources[node]
+			return s.Position, ok
+		})
+		// The watermark generator resumes at the same subtask's progress
+		// when the parallelism is unchanged, else at the least progress of
+		// the old subtasks: never ahead of a record still to come.
+		least, first := int64(0), true
+		same, haveSame := int64(0), false
 		for _, ts := range m.Tasks {
 			s, ok := ts.Sources[node]
 			if !ok {
 				continue
 			}
-			if len(states) < ts.Parallelism {
-				states = append(states, make([][]byte, ts.Parallelism-len(states))...)
+			if first || s.MaxTimestamp < least {
+				least, first = s.MaxTimestamp, false
 			}
-			states[ts.Subtask] = s.Position
-			// The watermark generator resumes at the least progress of
-			// the old subtasks (the same subtask's when parallelism is
-			// unchanged): never ahead of a record still to come.
 			if ts.Parallelism == t.nodes[0].Parallelism && ts.Subtask == t.subtask {
-				maxTs, any = s.MaxTimestamp, true
+				same, haveSame = s.MaxTimestamp, true
 			}
 		}
-		if !any {
-			first := true
-			for _, ts := range m.Tasks {
-				if s, ok := ts.Sources[node]; ok && (first || s.MaxTimestamp < maxTs) {
-					maxTs, first = s.MaxTimestamp, false
-				}
-			}
+		t.srcW.maxTs = least
+		if haveSame {
+			t.srcW.maxTs = same
 		}
-		t.srcW.maxTs = maxTs
 		if cs, ok := t.source.(CheckpointedSource); ok && states != nil {
 			if err := cs.Restore(t.srcInfo, states); err != nil {
 				return permanent(fmt.Errorf("source %s: restore: %w", node, err))
 			}
 		}
 	}
-	// Sinks: the pending transactions of the old subtasks.
 	for _, e := range t.elems {
 		s, ok := e.(*sinkElem)
 		if !ok || s.tx == nil {
 			continue
 		}
-		var states [][]byte
-		for _, ts := range m.Tasks {
+		states := oldSubtasks(m, func(ts checkpoint.TaskState) ([]byte, bool) {
 			h, ok := ts.Sinks[s.node.ID]
-			if !ok {
-				continue
-			}
-			if len(states) < ts.Parallelism {
-				states = append(states, make([][]byte, ts.Parallelism-len(states))...)
-			}
-			states[ts.Subtask] = h
-		}
+			return h, ok
+		})
 		info := TaskInfo{Job: j.Spec.Name, NodeID: s.node.ID, Subtask: t.subtask, Parallelism: s.node.Parallelism, Logger: t.log, Clock: j.opts.Clock}
 		if err := s.tx.Restore(ctx, info, m.ID, states); err != nil {
 			// A sink that cannot take its transactions back (lost data, a
@@ -156,6 +145,24 @@ func (j *Job) restoreTask(ctx context.Context, a *attempt, t *task, rp *restoreP
 		return nil
 	}
 	return j.restoreState(ctx, a, t, rp, dbDir)
+}
+
+// oldSubtasks collects, by old subtask number, what get finds in each old
+// task of the checkpoint (nil for subtasks without it); nil when no old
+// task has it. len is the old parallelism.
+func oldSubtasks(m *checkpoint.Metadata, get func(checkpoint.TaskState) ([]byte, bool)) [][]byte {
+	var out [][]byte
+	for _, ts := range m.Tasks {
+		b, ok := get(ts)
+		if !ok {
+			continue
+		}
+		if len(out) < ts.Parallelism {
+			out = append(out, make([][]byte, ts.Parallelism-len(out))...)
+		}
+		out[ts.Subtask] = b
+	}
+	return out
 }
 
 // restoreState fills the task's (empty) backend. A Pebble task whose

@@ -370,7 +370,6 @@ func (t *task) runInputs() error {
 	}
 	for {
 		var env envelope
-		off := 0
 		if t.cp != nil {
 			if h, ok := t.cp.nextReady(); ok {
 				if err := t.handleAt(h.env, h.off); err != nil {
@@ -424,7 +423,7 @@ func (t *task) runInputs() error {
 			t.cp.held[env.ch] = append(t.cp.held[env.ch], heldEnv{env, 0})
 			continue
 		}
-		if err := t.handleAt(env, off); err != nil {
+		if err := t.handleAt(env, 0); err != nil {
 			return err
 		}
 		if t.out != nil {
