@@ -107,18 +107,11 @@ func (l *LocalStorage) PutFile(ctx context.Context, name, localPath string, mode
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	src, err := os.Open(localPath)
+	src, st, err := openRegular(localPath)
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("put %s from %s: %w", l.where(name), localPath, err)
 	}
 	defer src.Close()
-	st, err := src.Stat()
-	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("put %s from %s: %w", l.where(name), localPath, err)
-	}
-	if !st.Mode().IsRegular() {
-		return ObjectInfo{}, fmt.Errorf("put %s from %s: not a regular file", l.where(name), localPath)
-	}
 	if mode == ImmutableFile {
 		info, linked, err := l.putLink(ctx, name, dst, localPath, src)
 		if err != nil {

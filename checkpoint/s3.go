@@ -221,18 +221,11 @@ func (s *S3Storage) PutFile(ctx context.Context, name, localPath string, _ Local
 	if _, err := s.key(name); err != nil {
 		return ObjectInfo{}, err
 	}
-	f, err := os.Open(localPath)
+	f, st, err := openRegular(localPath)
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("put %s from %s: %w", s.where(name), localPath, err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("put %s from %s: %w", s.where(name), localPath, err)
-	}
-	if !st.Mode().IsRegular() {
-		return ObjectInfo{}, fmt.Errorf("put %s from %s: not a regular file", s.where(name), localPath)
-	}
 	info, err := s.put(ctx, name, f, st.Size())
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("put %s from %s: %w", s.where(name), localPath, err)

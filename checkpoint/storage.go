@@ -462,3 +462,22 @@ func (w *within) DeletePrefix(ctx context.Context, prefix string) error {
 }
 
 func (w *within) String() string { return fmt.Sprintf("%v/%s", w.s, w.prefix) }
+
+// openRegular opens the local file PutFile uploads, refusing anything but
+// a regular file (a directory or a device would upload nonsense).
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, errors.New("not a regular file")
+	}
+	return f, st, nil
+}
