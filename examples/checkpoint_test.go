@@ -179,23 +179,7 @@ func (r crashRun) run(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := checkpoint.OpenStorage(r.storage, r.storageOpts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := runtime.Options{
-		Connectors: connectorsWithThrottle(r.perMs),
-		LoadModule: runtime.WasmLoader(wasmRuntime(t)),
-		Checkpoint: &runtime.CheckpointOptions{Storage: store},
-	}
-	if r.chaos != nil {
-		opts.OnEvent = r.chaos.event
-		opts.InjectFault = r.chaos.fault
-	}
-	job, err := runtime.Compile(context.Background(), spec, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	job, _ := compileCheckpointed(t, spec, r.storage, r.storageOpts, r.perMs, r.chaos, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if err := job.Run(ctx); err != nil {
@@ -320,18 +304,26 @@ func (r counterRun) job(t *testing.T) (*runtime.Job, checkpoint.Storage) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := checkpoint.OpenStorage(r.storage, checkpoint.StorageOptions{})
+	return compileCheckpointed(t, spec, r.storage, checkpoint.StorageOptions{}, r.perMs, r.chaos, r.from)
+}
+
+// compileCheckpointed compiles spec with checkpoint storage at uri, the
+// throttled connectors, and chaos (if any) injecting failures.
+func compileCheckpointed(t *testing.T, spec *runtime.JobSpec, uri string, so checkpoint.StorageOptions, perMs int,
+	c *chaos, from *runtime.RestoreFrom) (*runtime.Job, checkpoint.Storage) {
+	t.Helper()
+	store, err := checkpoint.OpenStorage(uri, so)
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts := runtime.Options{
-		Connectors: connectorsWithThrottle(r.perMs),
+		Connectors: connectorsWithThrottle(perMs),
 		LoadModule: runtime.WasmLoader(wasmRuntime(t)),
-		Checkpoint: &runtime.CheckpointOptions{Storage: store, From: r.from},
+		Checkpoint: &runtime.CheckpointOptions{Storage: store, From: from},
 	}
-	if r.chaos != nil {
-		opts.OnEvent = r.chaos.event
-		opts.InjectFault = r.chaos.fault
+	if c != nil {
+		opts.OnEvent = c.event
+		opts.InjectFault = c.fault
 	}
 	job, err := runtime.Compile(context.Background(), spec, opts)
 	if err != nil {
