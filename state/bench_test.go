@@ -39,6 +39,26 @@ func benchKeys(n int) (keys [][]byte, kgs []int) {
 	return keys, kgs
 }
 
+// counterStep returns the keyed count's per-record work: Get key j's
+// 8-byte count and Put it back incremented.
+func counterStep(b *testing.B, be state.Backend, id state.ID, keys [][]byte, kgs []int) func(j int) {
+	var buf [8]byte
+	return func(j int) {
+		v, ok, err := be.Get(id, kgs[j], keys[j], nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var c uint64
+		if ok {
+			c = binary.LittleEndian.Uint64(v)
+		}
+		binary.LittleEndian.PutUint64(buf[:], c+1)
+		if err := be.Put(id, kgs[j], keys[j], nil, buf[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkGetPut is the keyed count: per record, Get a key's 8-byte count
 // and Put it back incremented, over 100k distinct keys that all exist.
 func BenchmarkGetPut(b *testing.B) {
@@ -51,21 +71,7 @@ func BenchmarkGetPut(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var buf [8]byte
-			step := func(j int) {
-				v, ok, err := be.Get(id, kgs[j], keys[j], nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				var c uint64
-				if ok {
-					c = binary.LittleEndian.Uint64(v)
-				}
-				binary.LittleEndian.PutUint64(buf[:], c+1)
-				if err := be.Put(id, kgs[j], keys[j], nil, buf[:]); err != nil {
-					b.Fatal(err)
-				}
-			}
+			step := counterStep(b, be, id, keys, kgs)
 			for j := 0; j < n; j++ { // steady state: every key exists
 				step(j)
 			}

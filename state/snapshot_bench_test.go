@@ -236,21 +236,7 @@ func BenchmarkGetPutUnderSnapshot(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var buf [8]byte
-			step := func(j int) {
-				v, ok, err := m.Get(id, kgs[j], keys[j], nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				var c uint64
-				if ok {
-					c = binary.LittleEndian.Uint64(v)
-				}
-				binary.LittleEndian.PutUint64(buf[:], c+1)
-				if err := m.Put(id, kgs[j], keys[j], nil, buf[:]); err != nil {
-					b.Fatal(err)
-				}
-			}
+			step := counterStep(b, m, id, keys, kgs)
 			for j := 0; j < n; j++ {
 				step(j)
 			}
