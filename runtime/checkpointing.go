@@ -200,7 +200,7 @@ func (j *Job) triggerBarrier(b checkpoint.Barrier) error {
 		// queued (and declines it) or is seen finished here.
 		t.trigMu.Lock()
 		var err error
-		if t.srcDone.Load() {
+		if t.srcDone {
 			err = fmt.Errorf("source task %s has finished", t.name)
 		} else {
 			select {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/weirstream/weir/abi"
@@ -37,8 +36,8 @@ type task struct {
 	srcWM    WatermarkSpec
 	srcBatch int
 	srcW     *sourceWriter
-	srcDone  atomic.Bool // the source reached its end: no more barriers
-	trigMu   sync.Mutex  // orders srcDone against barrier triggers
+	srcDone  bool       // the source reached its end: no more barriers (under trigMu)
+	trigMu   sync.Mutex // orders srcDone against barrier triggers
 
 	// tasks with inputs
 	gate       *gate
@@ -355,7 +354,7 @@ func (t *task) sourceCheckpointing() error {
 // finishing takes no new checkpoints; its sinks commit at the end).
 func (t *task) sourceFinished() {
 	t.trigMu.Lock()
-	t.srcDone.Store(true)
+	t.srcDone = true
 	t.trigMu.Unlock()
 	if t.cp != nil {
 		t.cp.a.coord.Pause()
