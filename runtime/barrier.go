@@ -269,6 +269,17 @@ func (t *task) snapshot(id, ts int64, flags uint8, align time.Duration) error {
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
+// ownerNames names timer owners (chain positions) by the chain's node ids,
+// as snapshots do.
+func ownerNames(ids []string) func(uint32) string {
+	return func(o uint32) string {
+		if int(o) < len(ids) {
+			return ids[o]
+		}
+		return fmt.Sprintf("owner-%d", o)
+	}
+}
+
 func nodeIDs(ns []*NodeSpec) []string {
 	ids := make([]string, len(ns))
 	for i, n := range ns {
@@ -384,16 +395,10 @@ func (a *attempt) writeState(t *task, b checkpoint.Barrier, snap state.Snapshot)
 	if native == nil {
 		name := path.Join(dir, "state")
 		pr, pw := io.Pipe()
-		owners := nodeIDs(t.nodes)
 		exported := make(chan struct{})
 		go func() {
 			defer close(exported)
-			pw.CloseWithError(snap.Export(pw, t.keyGroups(), func(o uint32) string {
-				if int(o) < len(owners) {
-					return owners[o]
-				}
-				return fmt.Sprintf("owner-%d", o)
-			}))
+			pw.CloseWithError(snap.Export(pw, t.keyGroups(), ownerNames(nodeIDs(t.nodes))))
 		}()
 		info, err := a.storage.Put(ctx, name, pr)
 		// A failed Put stops the export at its next write; the snapshot

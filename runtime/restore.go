@@ -286,12 +286,7 @@ func (j *Job) importTask(ctx context.Context, a *attempt, t *task, rp *restorePo
 		exported := make(chan struct{})
 		go func() {
 			defer close(exported)
-			pw.CloseWithError(snap.Export(pw, kr, func(o uint32) string {
-				if int(o) < len(ts.Nodes) {
-					return ts.Nodes[o]
-				}
-				return fmt.Sprintf("owner-%d", o)
-			}))
+			pw.CloseWithError(snap.Export(pw, kr, ownerNames(ts.Nodes)))
 		}()
 		err = state.Import(t.backend, pr, kr, mapping)
 		pr.CloseWithError(err)
