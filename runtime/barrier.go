@@ -269,6 +269,25 @@ func (t *task) snapshot(id, ts int64, flags uint8, align time.Duration) error {
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
+// exportTo streams snap's canonical export of kr into consume. A failing
+// consumer stops the export at its next write; exportTo returns only once
+// the exporter is done with the snapshot, so the caller may release it.
+func exportTo(snap state.Snapshot, kr abi.KeyGroupRange, owners []string, consume func(io.Reader) error) error {
+	pr, pw := io.Pipe()
+	exported := make(chan error, 1)
+	go func() {
+		err := snap.Export(pw, kr, ownerNames(owners))
+		pw.CloseWithError(err)
+		exported <- err
+	}()
+	err := consume(pr)
+	pr.CloseWithError(err)
+	if xerr := <-exported; err == nil && xerr != nil {
+		err = xerr
+	}
+	return err
+}
+
 // ownerNames names timer owners (chain positions) by the chain's node ids,
 // as snapshots do.
 func ownerNames(ids []string) func(uint32) string {
@@ -394,17 +413,11 @@ func (a *attempt) writeState(t *task, b checkpoint.Barrier, snap state.Snapshot)
 	native := snap.NativeFiles()
 	if native == nil {
 		name := path.Join(dir, "state")
-		pr, pw := io.Pipe()
-		exported := make(chan struct{})
-		go func() {
-			defer close(exported)
-			pw.CloseWithError(snap.Export(pw, t.keyGroups(), ownerNames(nodeIDs(t.nodes))))
-		}()
-		info, err := a.storage.Put(ctx, name, pr)
-		// A failed Put stops the export at its next write; the snapshot
-		// is released only once the exporter is done with it.
-		pr.CloseWithError(err)
-		<-exported
+		var info checkpoint.ObjectInfo
+		err := exportTo(snap, t.keyGroups(), nodeIDs(t.nodes), func(r io.Reader) (err error) {
+			info, err = a.storage.Put(ctx, name, r)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}

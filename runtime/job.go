@@ -536,7 +536,9 @@ func (j *Job) initialRestore(ctx context.Context) (*restorePoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}
-	rp := &restorePoint{storage: f.Storage, dir: f.Dir, meta: m, allow: f.AllowNonRestoredState}
+	// root ".": paths may go anywhere inside the storage (a retained
+	// checkpoint references shared files beside it; a savepoint only itself).
+	rp := &restorePoint{storage: f.Storage, dir: f.Dir, root: ".", meta: m, allow: f.AllowNonRestoredState}
 	if err := j.checkMapping(rp); err != nil {
 		return nil, err
 	}
@@ -621,6 +623,11 @@ func (j *Job) runAttempt(ctx context.Context, n int, rp *restorePoint) error {
 		base = j.tmpDir
 	}
 	a.stateDir = filepath.Join(base, j.Spec.Name, fmt.Sprintf("attempt-%d-%s", n, a.uid))
+	// Pebble stores, snapshot scratch and restore imports live here,
+	// whatever the backend (a memory job may import a Pebble checkpoint).
+	if err := os.MkdirAll(a.stateDir, 0o755); err != nil {
+		return err
+	}
 	defer os.RemoveAll(a.stateDir)
 	tasks, err := j.buildTasks(a)
 	if err != nil {

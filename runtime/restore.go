@@ -282,15 +282,9 @@ func (j *Job) importTask(ctx context.Context, a *attempt, t *task, rp *restorePo
 			return wrap(err)
 		}
 		defer snap.Release()
-		pr, pw := io.Pipe()
-		exported := make(chan struct{})
-		go func() {
-			defer close(exported)
-			pw.CloseWithError(snap.Export(pw, kr, ownerNames(ts.Nodes)))
-		}()
-		err = state.Import(t.backend, pr, kr, mapping)
-		pr.CloseWithError(err)
-		<-exported // before the deferred Release
+		err = exportTo(snap, kr, ts.Nodes, func(r io.Reader) error {
+			return state.Import(t.backend, r, kr, mapping)
+		})
 		if err != nil {
 			return wrap(err)
 		}

@@ -164,12 +164,19 @@ func cmdRun(args []string, stdout, stderr io.Writer, execute bool) int {
 		}
 		cpOpts = &runtime.CheckpointOptions{Storage: store, Resume: *resume}
 		if *fromSavepoint != "" {
-			sp, err := checkpoint.OpenStorage(*fromSavepoint, checkpoint.StorageOptions{Logger: logger})
+			// A retained checkpoint references shared files beside it:
+			// open its job folder and restore from checkpoints/chk-N.
+			root, dir := *fromSavepoint, ""
+			if parent := filepath.Dir(filepath.Clean(root)); !strings.Contains(root, "://") &&
+				strings.HasPrefix(filepath.Base(root), "chk-") && filepath.Base(parent) == "checkpoints" {
+				root, dir = filepath.Dir(parent), "checkpoints/"+filepath.Base(root)
+			}
+			sp, err := checkpoint.OpenStorage(root, checkpoint.StorageOptions{Logger: logger})
 			if err != nil {
 				fmt.Fprintf(stderr, "weir: --from-savepoint: %v\n", err)
 				return exitUsage
 			}
-			cpOpts.From = &runtime.RestoreFrom{Storage: sp, AllowNonRestoredState: *allowNonRestored}
+			cpOpts.From = &runtime.RestoreFrom{Storage: sp, Dir: dir, AllowNonRestoredState: *allowNonRestored}
 		}
 	}
 	ev := &eventPrinter{w: stderr}
