@@ -33,6 +33,10 @@ const fileSinkBufferSize = 256 << 10
 // NewFileSinkFactory returns the file sink factory; relative paths resolve
 // against baseDir (empty: the working directory).
 func NewFileSinkFactory(baseDir string) runtime.SinkFactory {
+	return newFileSinkFactory(fileRoot{base: baseDir})
+}
+
+func newFileSinkFactory(root fileRoot) runtime.SinkFactory {
 	return func(config []byte) (func() runtime.Sink, error) {
 		var cfg fileSinkConfig
 		if err := runtime.DecodeConfig(config, &cfg); err != nil {
@@ -47,7 +51,11 @@ func NewFileSinkFactory(baseDir string) runtime.SinkFactory {
 		}
 		// Absolute, because transaction states name it: a restore with
 		// another output directory must be told apart.
-		dir, err := filepath.Abs(resolvePath(baseDir, cfg.Path))
+		p, err := root.resolve(cfg.Path)
+		if err != nil {
+			return nil, err
+		}
+		dir, err := filepath.Abs(p)
 		if err != nil {
 			return nil, fmt.Errorf("config.path: %w", err)
 		}

@@ -73,8 +73,12 @@ type fileSourcePlan struct {
 // NewFileSourceFactory returns the file source factory; relative paths
 // resolve against baseDir (empty: the working directory).
 func NewFileSourceFactory(baseDir string) runtime.SourceFactory {
+	return newFileSourceFactory(fileRoot{base: baseDir})
+}
+
+func newFileSourceFactory(root fileRoot) runtime.SourceFactory {
 	return func(config []byte) (func() runtime.Source, error) {
-		plan, err := newFileSourcePlan(config, baseDir)
+		plan, err := newFileSourcePlan(config, root)
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +86,7 @@ func NewFileSourceFactory(baseDir string) runtime.SourceFactory {
 	}
 }
 
-func newFileSourcePlan(config []byte, baseDir string) (*fileSourcePlan, error) {
+func newFileSourcePlan(config []byte, root fileRoot) (*fileSourcePlan, error) {
 	var cfg fileSourceConfig
 	if err := runtime.DecodeConfig(config, &cfg); err != nil {
 		return nil, err
@@ -93,8 +97,12 @@ func newFileSourcePlan(config []byte, baseDir string) (*fileSourcePlan, error) {
 	if _, err := filepath.Match(cfg.Path, ""); err != nil {
 		return nil, fmt.Errorf("config.path: bad glob pattern %q: %w", cfg.Path, err)
 	}
+	pattern, err := root.resolve(cfg.Path)
+	if err != nil {
+		return nil, err
+	}
 	p := &fileSourcePlan{
-		pattern:  resolvePath(baseDir, cfg.Path),
+		pattern:  pattern,
 		tsField:  cfg.TimestampField,
 		keyField: cfg.KeyField,
 		header:   true,

@@ -17,6 +17,11 @@ type RegisterOptions struct {
 	// (normally the directory of the job spec). Empty means the process's
 	// working directory.
 	BaseDir string
+	// Confine keeps file paths inside BaseDir: absolute paths and paths
+	// that climb out with ".." are config errors. The platform sets it,
+	// with BaseDir the tenant's file area, so that a tenant's job spec can
+	// never read or write another tenant's (or the host's) files.
+	Confine bool
 	// Stdout is where print sinks write. Nil means os.Stdout. All print
 	// sinks of one registration share one lock around it, so lines of
 	// concurrent subtasks never interleave within a line.
@@ -58,10 +63,11 @@ func RegisterWithOptions(c *runtime.Connectors, o RegisterOptions) {
 		counters = new(BlackholeCounters)
 	}
 	c.Sources["datagen"] = NewDatagenFactory()
-	c.Sources["file"] = NewFileSourceFactory(o.BaseDir)
+	root := fileRoot{base: o.BaseDir, confined: o.Confine}
+	c.Sources["file"] = newFileSourceFactory(root)
 	c.Sinks["print"] = newPrintFactory(shared)
 	c.Sinks["blackhole"] = NewBlackholeFactory(counters)
-	c.Sinks["file"] = NewFileSinkFactory(o.BaseDir)
+	c.Sinks["file"] = newFileSinkFactory(root)
 }
 
 // lockedWriter serialises whole writes of several sinks to one writer.
@@ -76,13 +82,26 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	return l.w.Write(b)
 }
 
-// resolvePath makes p absolute against base when p is relative and base is
-// set; otherwise it returns p cleaned.
-func resolvePath(base, p string) string {
-	if base != "" && !filepath.IsAbs(p) {
-		return filepath.Join(base, p)
+// fileRoot resolves the paths of file connectors' configs.
+type fileRoot struct {
+	base     string // relative paths resolve against it ("": the working directory)
+	confined bool   // paths must stay inside base
+}
+
+// resolve makes p absolute against the base when p is relative and a base
+// is set; otherwise it returns p cleaned. A confined root refuses paths
+// outside its base.
+func (r fileRoot) resolve(p string) (string, error) {
+	if r.confined {
+		if filepath.IsAbs(p) || !filepath.IsLocal(p) {
+			return "", fmt.Errorf("config.path: %q must be a relative path inside the tenant's file area", p)
+		}
+		return filepath.Join(r.base, p), nil
 	}
-	return filepath.Clean(p)
+	if r.base != "" && !filepath.IsAbs(p) {
+		return filepath.Join(r.base, p), nil
+	}
+	return filepath.Clean(p), nil
 }
 
 // checkTask validates the parallel-instance part of info and returns the

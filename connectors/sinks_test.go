@@ -607,3 +607,30 @@ func BenchmarkPrintSink(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestConfinedFilePaths: with Confine, file connectors accept only paths
+// inside the base directory (the platform's per-tenant file area).
+func TestConfinedFilePaths(t *testing.T) {
+	base := t.TempDir()
+	var c runtime.Connectors
+	RegisterWithOptions(&c, RegisterOptions{BaseDir: base, Confine: true})
+	for _, tc := range []struct {
+		path string
+		ok   bool
+	}{
+		{"out", true}, {"a/b/c.txt", true}, {"a/../b", true},
+		{"/etc/passwd", false}, {"../other-tenant/out", false}, {"a/../../x", false}, {"..", false},
+	} {
+		cfg := []byte(fmt.Sprintf(`{"path": %q}`, tc.path))
+		_, errSrc := c.Sources["file"](cfg)
+		_, errSink := c.Sinks["file"](cfg)
+		for what, err := range map[string]error{"source": errSrc, "sink": errSink} {
+			if tc.ok && err != nil && strings.Contains(err.Error(), "file area") {
+				t.Errorf("%s %q refused: %v", what, tc.path, err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "tenant's file area")) {
+				t.Errorf("%s %q: err = %v, want a file-area error", what, tc.path, err)
+			}
+		}
+	}
+}

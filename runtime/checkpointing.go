@@ -23,6 +23,10 @@ type CheckpointOptions struct {
 	// Tenant owns the job's checkpoints (default "default"): they live
 	// under checkpoint.JobPrefix(Tenant, spec name).
 	Tenant string
+	// Job names the job's folder under the tenant (default: derived from
+	// the spec's name). The platform passes its job id, so that two jobs
+	// with one name never share checkpoints.
+	Job string
 	// Resume restarts from the newest intact retained checkpoint of the
 	// job, if there is one (a restarted process). Without Resume, earlier
 	// checkpoints of the job are deleted at start (savepoints never are).
@@ -119,7 +123,11 @@ func (j *Job) newCheckpointing() error {
 	if tenant == "" {
 		tenant = "default"
 	}
-	root, err := checkpoint.JobPrefix(tenant, storageID(j.Spec.Name))
+	jobID := co.Job
+	if jobID == "" {
+		jobID = storageID(j.Spec.Name)
+	}
+	root, err := checkpoint.JobPrefix(tenant, jobID)
 	if err != nil {
 		return err
 	}

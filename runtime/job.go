@@ -101,7 +101,7 @@ func Compile(ctx context.Context, spec *JobSpec, opts Options) (*Job, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		ms := spec.Modules[name]
-		if ms.Path == "" {
+		if (ms.Path == "") == (ms.Ref == "") {
 			continue // reported by validateStructure
 		}
 		if opts.LoadModule == nil {
@@ -110,7 +110,11 @@ func Compile(ctx context.Context, spec *JobSpec, opts Options) (*Job, error) {
 		}
 		m, err := opts.LoadModule(ctx, name, ms)
 		if err != nil {
-			errs = append(errs, &SpecError{Field: "modules." + name + ".path", Problem: err.Error()})
+			field := "modules." + name + ".path"
+			if ms.Path == "" {
+				field = "modules." + name + ".ref"
+			}
+			errs = append(errs, &SpecError{Field: field, Problem: err.Error()})
 			continue
 		}
 		j.modules[name] = m

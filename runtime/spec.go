@@ -32,10 +32,25 @@ type JobSpec struct {
 	Restart        RestartSpec           `yaml:"restart,omitempty" json:"restart,omitempty"`
 }
 
-// ModuleSpec locates a module's Wasm file (relative paths are resolved
-// against the job spec's directory).
+// ModuleSpec locates a module: a Wasm file (Path; relative paths are
+// resolved against the job spec's directory), or a module uploaded to the
+// platform's registry (Ref: "name", "name@3", "name@latest",
+// "name@sha256:<hex>" or "sha256:<hex>"). Which one a job may use is the
+// ModuleLoader's business: `weir run` loads paths, the platform only refs.
+// In YAML a bare string is a Ref: `modules: {wc: wordcount@2}`.
 type ModuleSpec struct {
-	Path string `yaml:"path" json:"path"`
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	Ref  string `yaml:"ref,omitempty" json:"ref,omitempty"`
+}
+
+// UnmarshalYAML accepts a mapping or a bare reference string.
+func (m *ModuleSpec) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*m = ModuleSpec{Ref: n.Value}
+		return nil
+	}
+	type plain ModuleSpec
+	return n.Decode((*plain)(m))
 }
 
 // NodeSpec is one node. Exactly one of Source, Operator and Sink is set.
@@ -468,8 +483,11 @@ func (s *JobSpec) validateStructure(keyedOf func(n *NodeSpec) (keyed, known bool
 		add("restart.failureInterval", "required with restart.maxFailures")
 	}
 	for name, m := range s.Modules {
-		if m.Path == "" {
-			add("modules."+name+".path", "required")
+		switch {
+		case m.Path == "" && m.Ref == "":
+			add("modules."+name, "needs a path (a Wasm file) or a ref (an uploaded module)")
+		case m.Path != "" && m.Ref != "":
+			add("modules."+name, "has both a path and a ref; give one")
 		}
 	}
 	if len(s.Nodes) == 0 {

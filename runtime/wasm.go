@@ -17,6 +17,9 @@ const MaxModuleBytes = 256 << 20
 // them with rt (compile once per module; instances per task).
 func WasmLoader(rt *wasmhost.Runtime) ModuleLoader {
 	return func(ctx context.Context, name string, spec ModuleSpec) (Module, error) {
+		if spec.Path == "" {
+			return nil, fmt.Errorf("module references (%q) need the platform's registry; give a path to a Wasm file", spec.Ref)
+		}
 		st, err := os.Stat(spec.Path)
 		if err != nil {
 			return nil, fmt.Errorf("module file: %w", err)
@@ -35,9 +38,13 @@ func WasmLoader(rt *wasmhost.Runtime) ModuleLoader {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", spec.Path, err)
 		}
-		return wasmModule{m}, nil
+		return WasmModule(m), nil
 	}
 }
+
+// WasmModule adapts a compiled module to the runtime (loaders other than
+// WasmLoader, such as the platform's registry, compile modules themselves).
+func WasmModule(m *wasmhost.Module) Module { return wasmModule{m} }
 
 type wasmModule struct{ m *wasmhost.Module }
 
