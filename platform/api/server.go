@@ -1,0 +1,310 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/weirstream/weir/platform/jobs"
+	"github.com/weirstream/weir/platform/registry"
+	"github.com/weirstream/weir/tenants"
+)
+
+// Config is what the API serves.
+type Config struct {
+	Tenants  *tenants.Service
+	Registry *registry.Registry
+	Jobs     *jobs.Manager
+	// TenantCleanup, if set, runs when a tenant is deleted, after its jobs,
+	// modules and records are gone (the platform removes its file area).
+	TenantCleanup func(tenant string) error
+	// MaxBodyBytes bounds request bodies other than module uploads
+	// (default 4 MiB).
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+}
+
+// Server is the REST API.
+type Server struct {
+	cfg    Config
+	echo   *echo.Echo
+	routes []route
+}
+
+// principalKey is where the auth middleware leaves the caller.
+const principalKey = "weir.principal"
+
+// access says who may call a route.
+type access int
+
+const (
+	public     access = iota // no key
+	anyKey                   // any valid key
+	tenantRead               // a tenant key of any role
+	tenantWrite              // owner or developer
+	tenantKeys               // owner
+	adminOnly
+)
+
+// route is one entry of the route table: the server registers it and the
+// OpenAPI document describes it.
+type route struct {
+	method, path string // echo path (":param")
+	access       access
+	id, summary  string
+	request      string // schema of the JSON body ("" none; "spec", "wasm" special)
+	status       int    // success status
+	response     string // schema of the success body ("" none)
+	handler      func(*Server, echo.Context, tenants.Principal) error
+}
+
+// New builds the API server.
+func New(cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 4 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{cfg: cfg, echo: e, routes: routeTable()}
+	e.HTTPErrorHandler = s.handleError
+	for _, r := range s.routes {
+		e.Add(r.method, r.path, s.wrap(r))
+	}
+	return s
+}
+
+// Echo is the underlying server: the console registers its pages on it.
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Authenticate checks a bearer token as the API does (the console signs
+// in with it).
+func (s *Server) Authenticate(token string) (tenants.Principal, error) {
+	return s.cfg.Tenants.Authenticate(token)
+}
+
+// wrap adds authentication, authorisation and the rate limit to a route.
+func (s *Server) wrap(r route) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if r.access == public {
+			return r.handler(s, c, tenants.Principal{})
+		}
+		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || token == "" {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="weir"`)
+			return ProbUnauthenticated.problem("send the API key as: Authorization: Bearer <token>")
+		}
+		p, err := s.cfg.Tenants.Authenticate(strings.TrimSpace(token))
+		if err != nil {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="weir", error="invalid_token"`)
+			return err
+		}
+		if p.Tenant != "" {
+			if ok, wait := s.cfg.Tenants.Allow(p.Tenant); !ok {
+				prob := ProbRateLimited.problem(fmt.Sprintf("tenant %q is over its requests_per_second quota", p.Tenant))
+				prob.Quota, prob.retryAfter = "requests_per_second", wait
+				return prob
+			}
+		}
+		if err := authorize(r.access, p); err != nil {
+			return err
+		}
+		return r.handler(s, c, p)
+	}
+}
+
+func authorize(a access, p tenants.Principal) error {
+	switch a {
+	case anyKey:
+		return nil
+	case adminOnly:
+		if !p.Role.Can(tenants.ActAdmin) {
+			return ProbForbidden.problem(fmt.Sprintf("role %s cannot manage tenants; an admin key can", p.Role))
+		}
+		return nil
+	}
+	if p.Tenant == "" {
+		return ProbNeedsTenantKey.problem("admin keys manage tenants; modules and jobs need a key of their tenant")
+	}
+	need := map[access]tenants.Action{tenantRead: tenants.ActRead, tenantWrite: tenants.ActWrite, tenantKeys: tenants.ActManageKeys}[a]
+	if !p.Role.Can(need) {
+		return ProbForbidden.problem(fmt.Sprintf("role %s cannot do this", p.Role))
+	}
+	return nil
+}
+
+// page is a list answer.
+type page[T any] struct {
+	Items         []T    `json:"items"`
+	NextPageToken string `json:"next_page_token"`
+}
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 500
+)
+
+// pageSize reads page_size.
+func pageSize(c echo.Context) (int, error) {
+	v := c.QueryParam("page_size")
+	if v == "" {
+		return defaultPageSize, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPageSize {
+		return 0, fieldProblem("page_size", fmt.Sprintf("must be an integer from 1 to %d, not %q", maxPageSize, v))
+	}
+	return n, nil
+}
+
+// paginate answers one page of items (in a stable order) by offset.
+func paginate[T any](c echo.Context, items []T) error {
+	size, err := pageSize(c)
+	if err != nil {
+		return err
+	}
+	off := 0
+	if tok := c.QueryParam("page_token"); tok != "" {
+		b, err := base64.RawURLEncoding.DecodeString(tok)
+		n, err2 := strconv.Atoi(strings.TrimPrefix(string(b), "o"))
+		if err != nil || err2 != nil || !strings.HasPrefix(string(b), "o") || n < 0 {
+			return fieldProblem("page_token", "is not a token this server gave")
+		}
+		off = n
+	}
+	p := page[T]{Items: []T{}}
+	if off < len(items) {
+		end := min(off+size, len(items))
+		p.Items = items[off:end]
+		if end < len(items) {
+			p.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte("o" + strconv.Itoa(end)))
+		}
+	}
+	return c.JSON(http.StatusOK, p)
+}
+
+func fieldProblem(field, problem string) *Problem {
+	p := ProbInvalidRequest.problem(field + ": " + problem)
+	p.Errors = []FieldProblem{{Field: field, Problem: problem}}
+	return p
+}
+
+// mediaType is the request's content type without parameters.
+func mediaType(c echo.Context) string {
+	mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if err != nil {
+		return ""
+	}
+	return mt
+}
+
+// readBody reads the whole body up to limit bytes.
+func readBody(c echo.Context, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, ProbInvalidRequest.problem("reading the body: " + err.Error())
+	}
+	return b, nil
+}
+
+// decodeJSON decodes a JSON body strictly into v. An empty body is allowed
+// when optional (v keeps its zero value).
+func (s *Server) decodeJSON(c echo.Context, v any, optional bool) error {
+	b, err := readBody(c, s.cfg.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		if optional {
+			return nil
+		}
+		return ProbInvalidRequest.problem("the request needs a JSON body")
+	}
+	if mt := mediaType(c); mt != "application/json" {
+		return ProbUnsupportedMedia.problem(fmt.Sprintf("send application/json, not %q", mt))
+	}
+	return strictJSON(b, v)
+}
+
+func strictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return fieldProblem(te.Field, fmt.Sprintf("must be %s, not a JSON %s", te.Type, te.Value))
+		}
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			f = strings.Trim(f, `"`)
+			return fieldProblem(f, "unknown field")
+		}
+		return ProbInvalidRequest.problem("the body is not valid JSON: " + err.Error())
+	}
+	if dec.More() {
+		return ProbInvalidRequest.problem("the body has more than one JSON value")
+	}
+	return nil
+}
+
+// requestID is the client's id of a long operation: the Idempotency-Key
+// header or the body's request_id.
+func requestID(c echo.Context, body string) (string, error) {
+	id := c.Request().Header.Get("Idempotency-Key")
+	if id == "" {
+		id = body
+	}
+	if len(id) > 200 {
+		return "", fieldProblem("request_id", "is longer than 200 characters")
+	}
+	for _, r := range id {
+		if r < 0x21 || r > 0x7e {
+			return "", fieldProblem("request_id", "must be printable ASCII without spaces")
+		}
+	}
+	return id, nil
+}
+
+// accepted answers a started (or earlier) operation.
+func accepted(c echo.Context, op jobs.Operation) error {
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/operations/"+op.ID)
+	return c.JSON(http.StatusAccepted, op)
+}
+
+// usage counts what a tenant uses.
+func (s *Server) usage(tenant string) tenants.Usage {
+	slots, running, sps := s.cfg.Jobs.Usage(tenant)
+	return tenants.Usage{Slots: slots, Jobs: running, Modules: s.cfg.Registry.Count(tenant), Savepoints: sps, StateBytes: s.cfg.Jobs.StateBytes(tenant)}
+}
+
+// timeParam parses an optional RFC 3339 time.
+func timeParam(field string, v *string) (*time.Time, error) {
+	if v == nil || *v == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, *v)
+	if err != nil {
+		return nil, fieldProblem(field, "must be an RFC 3339 time such as 2027-01-02T15:04:05Z")
+	}
+	return &t, nil
+}
