@@ -1,11 +1,11 @@
-# Weir build. `make run` runs the word-count example; `make test` runs every test.
+# Weir build. `make run` starts the platform with the demo tenant and jobs; `make test` runs every test.
 GO        ?= go
 BIN       := bin/weir
 EXAMPLES  := wordcount windowed-sum fraud bench
 WASM      := $(foreach e,$(EXAMPLES),examples/$(e)/$(e).wasm)
 GOFILES   := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 
-.PHONY: all build wasm test test-short run bench bench-checkpoint fuzz vet clean
+.PHONY: all build wasm test test-short run wordcount bench bench-checkpoint fuzz vet clean
 
 all: build wasm
 
@@ -19,8 +19,15 @@ wasm: $(WASM)
 examples/%.wasm: $(GOFILES)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o $@ ./$(dir $@)
 
-# The word-count example end to end on the embedded default.
+# The platform on the embedded default (one process, data in ./weir-data):
+# creates the demo tenant, prints the API address and a demo API key,
+# uploads the example modules and deploys the demo jobs. Ctrl-C stops it.
+LISTEN ?= :8080
 run: build wasm
+	$(BIN) standalone --listen $(LISTEN) --demo examples
+
+# The word-count example as one job in this process (no platform).
+wordcount: build wasm
 	$(BIN) run examples/wordcount/job.yaml
 	@echo "--- examples/wordcount/output/ (first lines, sorted)"
 	@cat examples/wordcount/output/part-* | sort | head -20

@@ -42,6 +42,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: weir <command> [flags]
 
 commands:
+  standalone         run the platform (REST API, tenants, modules, jobs) in one process
   run JOB.yaml       run a job in this process until its bounded input is done
   validate JOB.yaml  check a job spec (modules, operators, connectors) without running it
   version            print the version
@@ -66,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr, true)
 	case "validate":
 		return cmdRun(args[1:], stdout, stderr, false)
+	case "standalone":
+		return cmdStandalone(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "weir %s (ABI v%d)\n", version, abi.Version)
 		return exitOK

@@ -49,11 +49,11 @@ const principalKey = "weir.principal"
 type access int
 
 const (
-	public     access = iota // no key
-	anyKey                   // any valid key
-	tenantRead               // a tenant key of any role
-	tenantWrite              // owner or developer
-	tenantKeys               // owner
+	public      access = iota // no key
+	anyKey                    // any valid key
+	tenantRead                // a tenant key of any role
+	tenantWrite               // owner or developer
+	tenantKeys                // owner
 	adminOnly
 )
 

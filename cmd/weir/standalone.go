@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/weirstream/weir/platform"
+	"github.com/weirstream/weir/platform/jobs"
+	"github.com/weirstream/weir/platform/registry"
+	"github.com/weirstream/weir/tenants"
+)
+
+// demoSpecs are the jobs `weir standalone --demo` deploys.
+//
+//go:embed demo/*.yaml
+var demoSpecs embed.FS
+
+// demoModules are the example modules the demo uploads, by name; each is
+// <examples>/<name>/<name>.wasm (built by `make wasm`).
+var demoModules = []string{"wordcount", "windowed-sum", "fraud"}
+
+// demoInputs are copied from <examples>/<dir>/<file> into the demo
+// tenant's file area as <dir>/<file>.
+var demoInputs = []string{"wordcount/input.txt", "windowed-sum/input.jsonl", "fraud/input.jsonl"}
+
+const demoTenant = "demo"
+
+func cmdStandalone(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runStandalone(ctx, args, stdout, stderr)
+}
+
+// runStandalone serves until ctx ends.
+func runStandalone(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("standalone", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", ":8080", "address of the REST API (and the console)")
+	dataDir := fs.String("data-dir", "weir-data", "directory of the metadata store, local storage, state and tenants' files")
+	storage := fs.String("storage", "", "checkpoint and module storage: a directory, file:// or s3://bucket/prefix?endpoint=HOST:PORT (default: DATA-DIR/storage)")
+	slots := fs.Int("slots", 16, "task slots this process offers")
+	cacheDir := fs.String("cache-dir", defaultCacheDir(), "wazero compilation cache directory (empty: in memory)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	demo := fs.String("demo", "", "create the demo tenant, upload the example modules from this examples directory and deploy the demo jobs")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: weir standalone [flags]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(reorderFlags(args)); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "weir: --log-level: %v\n", err)
+		return exitUsage
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "weir: --listen: %v\n", err)
+		return exitUsage
+	}
+	p, err := platform.Open(ctx, platform.Options{DataDir: *dataDir, Storage: *storage, Slots: *slots, CacheDir: *cacheDir, Logger: logger})
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "weir: %v\n", err)
+		return exitFailed
+	}
+	defer p.Close()
+	url := "http://" + displayAddr(ln.Addr())
+	fmt.Fprintf(stdout, "weir standalone %s: API %s/v1 (OpenAPI: %s/v1/openapi.json), data in %s\n", version, url, url, *dataDir)
+	token, err := p.Bootstrap()
+	if err != nil {
+		fmt.Fprintf(stderr, "weir: %v\n", err)
+		return exitFailed
+	}
+	if token != "" {
+		fmt.Fprintf(stdout, "admin API key (shown once; also saved in %s):\n  %s\n", p.AdminTokenFile(), token)
+	}
+	if *demo != "" {
+		if err := setUpDemo(p, *demo, url, stdout); err != nil {
+			fmt.Fprintf(stderr, "weir: demo: %v\n", err)
+			return exitFailed
+		}
+	}
+	fmt.Fprintln(stdout, "serving; Ctrl-C stops (running jobs resume at the next start)")
+	if err := p.Serve(ctx, ln); err != nil {
+		fmt.Fprintf(stderr, "weir: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// displayAddr turns ":8080" / "[::]:8080" into something a user can click.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// setUpDemo creates the demo tenant (once), a fresh owner key, uploads the
+// example modules and deploys the demo jobs that are not there yet.
+func setUpDemo(p *platform.Platform, examples, url string, out io.Writer) error {
+	if _, err := p.Tenants.Tenant(demoTenant); errors.Is(err, tenants.ErrNotFound) {
+		if _, err := p.Tenants.CreateTenant(demoTenant, nil); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	_, token, err := p.Tenants.CreateKey(demoTenant, tenants.RoleOwner, "demo", nil)
+	if err != nil {
+		return err
+	}
+	t, _ := p.Tenants.Tenant(demoTenant)
+	ctx := context.Background()
+	for _, name := range demoModules {
+		wasm, err := os.ReadFile(filepath.Join(examples, name, name+".wasm"))
+		if err != nil {
+			return fmt.Errorf("%w (build the examples with `make wasm`)", err)
+		}
+		v, _, err := p.Registry.Upload(ctx, demoTenant, name, wasm, registry.Limits{MaxModules: t.Quotas.Modules, MaxBytes: t.Quotas.ModuleBytes})
+		if err != nil {
+			return fmt.Errorf("uploading %s: %w", name, err)
+		}
+		fmt.Fprintf(out, "module %s (%s, %d operators)\n", v.Ref(), v.Digest[:19], len(v.Operators))
+	}
+	files := p.Jobs.FilesDir(demoTenant)
+	for _, in := range demoInputs {
+		b, err := os.ReadFile(filepath.Join(examples, in))
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(files, filepath.FromSlash(in))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return err
+		}
+	}
+	have := map[string]bool{}
+	for _, j := range p.Jobs.List(demoTenant) {
+		have[j.Name] = true
+	}
+	entries, err := demoSpecs.ReadDir("demo")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		spec, err := demoSpecs.ReadFile("demo/" + e.Name())
+		if err != nil {
+			return err
+		}
+		name := strings.TrimSuffix(e.Name(), ".yaml")
+		if have[name] {
+			continue
+		}
+		j, err := p.Jobs.Deploy(demoTenant, jobs.DeployRequest{Spec: spec})
+		if err != nil {
+			return fmt.Errorf("deploying %s: %w", name, err)
+		}
+		fmt.Fprintf(out, "job %s (%s) %s\n", j.ID, j.Name, j.State)
+	}
+	fmt.Fprintf(out, `
+demo tenant %q: owner API key (shown once):
+  %s
+try:
+  export WEIR_URL=%s WEIR_TOKEN=%s
+  bin/weir job list
+  curl -H "Authorization: Bearer $WEIR_TOKEN" $WEIR_URL/v1/jobs
+output of the file sinks: %s
+`, demoTenant, token, url, token, files)
+	return nil
+}
