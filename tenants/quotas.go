@@ -201,6 +201,9 @@ type QuotaError struct {
 
 // Error reads like `quota "modules" exceeded: 10 of 10 used, 1 more requested`.
 func (e *QuotaError) Error() string {
+	if e.Quota == QuotaCallTimeout { // a ceiling, in nanoseconds
+		return fmt.Sprintf("quota %q exceeded: %v requested, at most %v allowed", e.Quota, time.Duration(e.Requested), time.Duration(e.Limit))
+	}
 	return fmt.Sprintf("quota %q exceeded: %d of %d used, %d more requested", e.Quota, e.Used, e.Limit, e.Requested)
 }
 
