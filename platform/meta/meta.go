@@ -50,7 +50,11 @@ func (s *Store) Get(key string) (value []byte, ok bool, err error) {
 // Scan calls fn for every key with the prefix, in key order. fn's value is
 // only valid during the call. An error from fn stops the scan and is returned.
 func (s *Store) Scan(prefix string, fn func(key string, value []byte) error) error {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefix), UpperBound: prefixEnd([]byte(prefix))})
+	var opts pebble.IterOptions
+	if prefix != "" { // an empty non-nil bound trips Pebble's invariant checks
+		opts.LowerBound, opts.UpperBound = []byte(prefix), prefixEnd([]byte(prefix))
+	}
+	it, err := s.db.NewIter(&opts)
 	if err != nil {
 		return fmt.Errorf("metadata store %s: scan %q: %w", s.dir, prefix, err)
 	}

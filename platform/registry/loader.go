@@ -75,6 +75,8 @@ func newModuleCache(rt *wasmhost.Runtime) *moduleCache {
 
 // get returns the compiled module of the digest, compiling the bytes from
 // load the first time. Failures are not cached: the next get tries again.
+// A caller never receives the error of another caller's load (which may
+// name another tenant's object).
 func (c *moduleCache) get(ctx context.Context, hexDigest, tenant string, load func(context.Context) ([]byte, error)) (*wasmhost.Module, error) {
 	for {
 		c.mu.Lock()
@@ -96,12 +98,16 @@ func (c *moduleCache) get(ctx context.Context, hexDigest, tenant string, load fu
 		if e.err == nil {
 			return e.m, nil
 		}
-		// Another caller's load failed because its context ended: ours
-		// is alive, so load again rather than inherit the cancellation.
-		if found && ctx.Err() == nil && (errors.Is(e.err, context.Canceled) || errors.Is(e.err, context.DeadlineExceeded)) {
-			continue
+		if !found {
+			return nil, e.err
 		}
-		return nil, e.err
+		// Another caller's load failed: its context, or its tenant's
+		// bytes (a corrupt object), which are none of this caller's
+		// business, error message included. The failed entry is gone:
+		// load again, from this caller's own bytes.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 	}
 }
 

@@ -1,11 +1,13 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/weirstream/weir/abi"
 	"github.com/weirstream/weir/runtime"
@@ -194,5 +196,68 @@ func TestConcurrentUploads(t *testing.T) {
 				t.Fatalf("tenant %s: versions %+v", tenant, vs)
 			}
 		}
+	}
+}
+
+// TestCacheWaiterLoadsItsOwnBytes: when the load a caller waits for fails
+// (another tenant's corrupt object), the waiter does not get that error,
+// which names the other tenant's object: it loads its own bytes.
+func TestCacheWaiterLoadsItsOwnBytes(t *testing.T) {
+	c := newModuleCache(wasmRuntime(t))
+	defer c.close(ctx)
+	wc := wordcount(t)
+	hexDigest := strings.TrimPrefix(digestOf(wc), "sha256:")
+	release := make(chan struct{})
+	aErr := make(chan error, 1)
+	go func() {
+		_, err := c.get(ctx, hexDigest, "a", func(context.Context) ([]byte, error) {
+			<-release
+			return nil, errors.New("object tenants/a/modules/x is corrupt")
+		})
+		aErr <- err
+	}()
+	waitFor(t, "a's load to start", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.entries[hexDigest] != nil
+	})
+	type result struct {
+		m   *wasmhost.Module
+		err error
+	}
+	bRes := make(chan result, 1)
+	go func() {
+		m, err := c.get(ctx, hexDigest, "b", func(context.Context) ([]byte, error) { return wc, nil })
+		bRes <- result{m, err}
+	}()
+	waitFor(t, "b to wait for a's load", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		e := c.entries[hexDigest]
+		_, ok := e.users["b"]
+		return ok
+	})
+	close(release)
+	if err := <-aErr; err == nil || !strings.Contains(err.Error(), "tenants/a/") {
+		t.Fatalf("a's load: %v, want its own failure", err)
+	}
+	r := <-bRes
+	if r.err != nil || r.m == nil || r.m.Digest() != hexDigest {
+		t.Fatalf("b's load: %v", r.err)
+	}
+	if n := c.compiles.Load(); n != 1 {
+		t.Fatalf("%d compilations, want 1 (b's)", n)
+	}
+}
+
+// waitFor polls cond until it holds or a deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
