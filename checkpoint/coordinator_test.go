@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -432,3 +433,20 @@ func TestDecodeMetadataRejectsBadInput(t *testing.T) {
 }
 
 func runtimeGosched() { time.Sleep(100 * time.Microsecond) }
+
+func TestStatsJSON(t *testing.T) {
+	s := Stats{ID: 7, Status: "completed", TriggeredAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Duration: 1500 * time.Millisecond,
+		Size: 10, Uploaded: 3, AlignmentMs: 1.5, SyncMs: 0.25, Acked: 4, Tasks: 4, Err: "x"}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":7,"savepoint":false,"status":"completed","triggered_at":"2026-01-02T03:04:05Z","duration":"1.5s","duration_ms":1500,"size":10,"uploaded":3,"alignment_ms":1.5,"sync_ms":0.25,"acked":4,"tasks":4,"error":"x"}`
+	if string(b) != want {
+		t.Fatalf("JSON\n got %s\nwant %s", b, want)
+	}
+	var back Stats
+	if err := json.Unmarshal(b, &back); err != nil || back != s {
+		t.Fatalf("round trip: %+v, %v; want %+v", back, err, s)
+	}
+}

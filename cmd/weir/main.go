@@ -1,8 +1,11 @@
-// Command weir is Weir's single binary. This version runs jobs in-process:
+// Command weir is Weir's single binary:
 //
-//	weir run JOB.yaml    run a job on the embedded default and show progress
+//	weir standalone      the platform in one process: REST API, tenants, modules, jobs
+//	weir run JOB.yaml    run one job in this process and show progress
 //	weir validate JOB.yaml
 //	weir version
+//	weir tenant|key|module|job|savepoint|operation|me|quotas ...
+//	                     the REST API's client (WEIR_URL, WEIR_TOKEN)
 //
 // A running `weir run` takes a savepoint on SIGUSR1 and stops with a
 // savepoint on SIGUSR2 (Flink's stop-with-savepoint); it prints where the
@@ -47,6 +50,7 @@ commands:
   validate JOB.yaml  check a job spec (modules, operators, connectors) without running it
   version            print the version
 `)
+	clientUsage(w)
 }
 
 // Exit codes.
@@ -69,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr, false)
 	case "standalone":
 		return cmdStandalone(args[1:], stdout, stderr)
+	case "tenant", "key", "module", "job", "savepoint", "operation", "me", "quotas":
+		return clientCommand(args, stdout, stderr, os.Getenv)
 	case "version":
 		fmt.Fprintf(stdout, "weir %s (ABI v%d)\n", version, abi.Version)
 		return exitOK

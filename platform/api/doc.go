@@ -20,7 +20,10 @@
 //     Retry-After).
 //   - JSON bodies are decoded strictly: an unknown field is a 400 naming it,
 //     because a misspelt option that is silently ignored is worse than an
-//     error.
+//     error. Every 400 about a part of the request names it in `errors`
+//     by its JSON path ("quotas.call_timeout", "from_savepoint", "version"),
+//     including job spec problems the YAML parser reports only by line
+//     (specfields.go finds the field at that line).
 //   - Page tokens are opaque offsets (base64) into a stable order; log pages
 //     continue from a sequence number, so a follower never misses a line
 //     the ring still holds.

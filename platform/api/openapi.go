@@ -40,15 +40,11 @@ var schemaTypes = map[string]any{
 	"Operation":        jobs.Operation{},
 	"ExceptionPage":    page[jobs.Exception]{},
 	"LogPage":          page[jobs.LogLine]{},
-	"CheckpointPage":   page[checkpointStats]{},
+	"CheckpointPage":   page[checkpoint.StatsJSON]{},
 	"Savepoint":        jobs.Savepoint{},
 	"SavepointPage":    page[jobs.Savepoint]{},
 	"Problem":          Problem{},
 }
-
-// checkpointStats is checkpoint.Stats as JSON encodes it (no tags: Go
-// field names).
-type checkpointStats = checkpoint.Stats
 
 // OpenAPI returns the API's OpenAPI 3.0 document, built from the route
 // table the server registers.
@@ -91,8 +87,9 @@ func (s *Server) OpenAPI() map[string]any {
 		case "":
 		case "wasm":
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
-				"application/wasm":    map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}},
-				"multipart/form-data": map[string]any{"schema": map[string]any{"type": "object", "required": []string{"module"}, "properties": map[string]any{"module": map[string]any{"type": "string", "format": "binary"}}}},
+				"application/wasm":         map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}},
+				"application/octet-stream": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}},
+				"multipart/form-data":      map[string]any{"schema": map[string]any{"type": "object", "required": []string{"module"}, "properties": map[string]any{"module": map[string]any{"type": "string", "format": "binary"}}}},
 			}}
 		case "spec":
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
@@ -171,7 +168,10 @@ func responses(r route) map[string]any {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-var timeType = reflect.TypeOf(time.Time{})
+var (
+	timeType  = reflect.TypeOf(time.Time{})
+	statsType = reflect.TypeOf(checkpoint.Stats{})
+)
 
 // schemaOf derives a JSON schema from a Go type as encoding/json encodes it.
 func schemaOf(t reflect.Type) map[string]any {
@@ -179,6 +179,9 @@ func schemaOf(t reflect.Type) map[string]any {
 		s := schemaOf(t.Elem())
 		s["nullable"] = true
 		return s
+	}
+	if t == statsType { // encodes as StatsJSON
+		return schemaOf(reflect.TypeOf(checkpoint.StatsJSON{}))
 	}
 	if t == timeType {
 		return map[string]any{"type": "string", "format": "date-time"}

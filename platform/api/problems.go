@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -111,12 +112,12 @@ func problemOf(err error) *Problem {
 	case errors.As(err, &specs):
 		p := ProbInvalidJobSpec.problem(err.Error())
 		for _, s := range specs {
-			p.Errors = append(p.Errors, FieldProblem{Field: s.Field, Problem: s.Problem})
+			p.Errors = append(p.Errors, specFieldProblem(s))
 		}
 		return p
 	case errors.As(err, &spec):
 		p := ProbInvalidJobSpec.problem(err.Error())
-		p.Errors = []FieldProblem{{Field: spec.Field, Problem: spec.Problem}}
+		p.Errors = []FieldProblem{specFieldProblem(spec)}
 		return p
 	case errors.As(err, &qe):
 		return quotaProblem(ProbQuotaExceeded, qe.Quota, qe.Limit, qe.Used, err)
@@ -154,8 +155,12 @@ func problemOf(err error) *Problem {
 			p.Errors = append(p.Errors, FieldProblem{Field: fe.Field, Problem: fe.Problem})
 		}
 		return p
-	case errors.Is(err, registry.ErrBadRef), errors.Is(err, registry.ErrInvalidName):
-		return ProbInvalidRequest.problem(err.Error())
+	case errors.Is(err, registry.ErrInvalidName):
+		// Job specs' references are spec errors; what reaches here is a
+		// route's {name} or {version}.
+		return fieldProblem("name", err.Error())
+	case errors.Is(err, registry.ErrBadRef):
+		return fieldProblem("version", err.Error())
 	case errors.Is(err, jobs.ErrConflict):
 		return ProbConflict.problem(err.Error())
 	case errors.Is(err, registry.ErrCorrupt):
@@ -178,6 +183,19 @@ func problemOf(err error) *Problem {
 	return ProbInternal.problem(err.Error())
 }
 
+// specFieldProblem is a spec error as a field problem. Connector config
+// errors name their field at the start of the problem ("config.count:
+// cannot use string as int64", connectors/doc.go), under the node the
+// engine names: the field is the node's config field.
+func specFieldProblem(e *runtime.SpecError) FieldProblem {
+	field, problem := e.Field, e.Problem
+	if head, rest, ok := strings.Cut(problem, ": "); ok && field != "" &&
+		(head == "config" || strings.HasPrefix(head, "config.") || strings.HasPrefix(head, "config[")) && !strings.ContainsAny(head, " \t\n") {
+		field, problem = field+"."+head, rest
+	}
+	return FieldProblem{Field: field, Problem: problem}
+}
+
 func quotaProblem(kind ProblemKind, quota string, limit, used int64, err error) *Problem {
 	p := kind.problem(err.Error())
 	p.Quota, p.Limit, p.Used = quota, &limit, &used
@@ -196,7 +214,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 			p.Detail = "the server failed to handle the request; it is logged"
 		}
 	}
-	p.Instance = c.Request().URL.Path
+	// The path as requested: instance is a URI reference.
+	p.Instance = c.Request().URL.EscapedPath()
 	if p.retryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int((p.retryAfter+time.Second-1)/time.Second)))
 	}

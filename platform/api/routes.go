@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/weirstream/weir/checkpoint"
 	"github.com/weirstream/weir/platform/jobs"
 	"github.com/weirstream/weir/platform/registry"
 	"github.com/weirstream/weir/tenants"
@@ -117,7 +120,18 @@ func (s *Server) createTenant(c echo.Context, _ tenants.Principal) error {
 	if err := s.decodeJSON(c, &req, false); err != nil {
 		return err
 	}
+	if err := checkpoint.ValidateID("tenant", req.ID); err != nil {
+		return fieldProblem("id", err.Error())
+	}
 	t, err := s.cfg.Tenants.CreateTenant(req.ID, req.Quotas)
+	if errors.Is(err, tenants.ErrInvalid) {
+		// What is left to be invalid is a quota, named by its JSON name.
+		p := problemOf(err)
+		for i := range p.Errors {
+			p.Errors[i].Field = "quotas." + p.Errors[i].Field
+		}
+		return p
+	}
 	if err != nil {
 		return err
 	}
@@ -210,14 +224,33 @@ func (s *Server) createKey(c echo.Context, p tenants.Principal) error {
 	if err != nil {
 		return fieldProblem("role", err.Error())
 	}
+	if role == tenants.RoleAdmin {
+		// Every key this API creates belongs to a tenant.
+		return fieldProblem("role", "a tenant key cannot have role admin: admin keys belong to no tenant")
+	}
 	exp, err := timeParam("expires_at", req.ExpiresAt)
 	if err != nil {
 		return err
 	}
 	k, token, err := s.cfg.Tenants.CreateKey(tenant, role, req.Name, exp)
+	if errors.Is(err, tenants.ErrInvalid) {
+		// The role was checked above; the service judges the name and the
+		// expiry (against its clock), and says which by naming expires_at.
+		field := "name"
+		if strings.Contains(err.Error(), "expires_at") {
+			field = "expires_at"
+		}
+		return fieldProblem(field, err.Error())
+	}
 	if err != nil {
 		return err
 	}
+	// The key's resource is the path that revokes it.
+	loc := "/v1/keys/" + k.ID
+	if c.Param("tenant") != "" {
+		loc = "/v1/tenants/" + tenant + "/keys/" + k.ID
+	}
+	c.Response().Header().Set(echo.HeaderLocation, loc)
 	return c.JSON(http.StatusCreated, CreatedKey{Key: k, Token: token})
 }
 
@@ -255,19 +288,27 @@ func (s *Server) uploadModule(c echo.Context, p tenants.Principal) error {
 	tooLarge := func(n int64) error {
 		return &registry.LimitError{Quota: registry.QuotaModuleBytes, Limit: limit, Requested: n}
 	}
-	if cl := c.Request().ContentLength; cl > limit {
-		return tooLarge(cl)
-	}
 	var wasm []byte
 	switch mt := mediaType(c); mt {
 	case "application/wasm", "application/octet-stream":
+		// The body is the module: its length, when announced, is the
+		// module's size.
+		if cl := c.Request().ContentLength; cl > limit {
+			return tooLarge(cl)
+		}
 		wasm, err = io.ReadAll(io.LimitReader(c.Request().Body, limit+1))
 	case "multipart/form-data":
-		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, limit+1<<20)
+		// The form is larger than its module (boundaries, headers, maybe
+		// other fields): allow it a MiB of that.
+		const formOverhead = 1 << 20
+		c.Request().Body = http.MaxBytesReader(c.Response(), c.Request().Body, limit+formOverhead)
 		fh, ferr := c.FormFile("module")
 		if ferr != nil {
-			if strings.Contains(ferr.Error(), "request body too large") {
-				return tooLarge(c.Request().ContentLength)
+			if mbe := (*http.MaxBytesError)(nil); errors.As(ferr, &mbe) || strings.Contains(ferr.Error(), "request body too large") {
+				p := quotaProblem(ProbQuotaExceeded, registry.QuotaModuleBytes, limit, 0,
+					fmt.Errorf("the multipart body is larger than a module of the %s quota of %d bytes can be", registry.QuotaModuleBytes, limit))
+				p.Status = http.StatusRequestEntityTooLarge
+				return p
 			}
 			return fieldProblem("module", "the multipart form needs a file field named \"module\": "+ferr.Error())
 		}
@@ -398,7 +439,13 @@ func (s *Server) deployJob(c echo.Context, p tenants.Principal) error {
 		case json.Unmarshal(body.Spec, &yamlText) == nil:
 			req.Spec = []byte(yamlText)
 		case body.Spec[0] == '{':
-			req.Spec = body.Spec
+			// One key a line: the parser reports problems by line, and
+			// locateSpecErrors turns the line into the field.
+			var b bytes.Buffer
+			if err := json.Indent(&b, body.Spec, "", "  "); err != nil {
+				return fieldProblem("spec", "is not valid JSON: "+err.Error())
+			}
+			req.Spec = b.Bytes()
 		default:
 			return fieldProblem("spec", "must be an object or a YAML string")
 		}
@@ -406,8 +453,13 @@ func (s *Server) deployJob(c echo.Context, p tenants.Principal) error {
 		return ProbUnsupportedMedia.problem(fmt.Sprintf("send the job spec as application/yaml, or application/json {\"spec\": ...}, not %q", mt))
 	}
 	job, err := s.cfg.Jobs.Deploy(p.Tenant, req)
+	if errors.Is(err, jobs.ErrNotFound) && req.FromSavepoint != "" {
+		// The savepoint the body names (nothing else Deploy looks up by
+		// id): a bad field of the request, not a missing route.
+		return fieldProblem("from_savepoint", fmt.Sprintf("the tenant has no savepoint %q", req.FromSavepoint))
+	}
 	if err != nil {
-		return err
+		return locateSpecErrors(req.Spec, err)
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/jobs/"+job.ID)
 	return c.JSON(http.StatusCreated, job)

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -102,12 +104,27 @@ func (s *Server) Authenticate(token string) (tenants.Principal, error) {
 // wrap adds authentication, authorisation and the rate limit to a route.
 func (s *Server) wrap(r route) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		// echo matches on the escaped path when the request's escaping is
+		// not the default one ("sha256%3A...": URL.RawPath is set), and
+		// then hands out the parameters still escaped: unescape them, so
+		// that a client that escapes more than it must is served the same.
+		if vals := c.ParamValues(); len(vals) > 0 && c.Request().URL.RawPath != "" {
+			for i, v := range vals {
+				u, err := url.PathUnescape(v)
+				if err != nil {
+					return ProbInvalidRequest.problem(fmt.Sprintf("path parameter %s: %v", c.ParamNames()[i], err))
+				}
+				vals[i] = u
+			}
+			c.SetParamValues(vals...)
+		}
 		if r.access == public {
 			return r.handler(s, c, tenants.Principal{})
 		}
+		// The scheme is case-insensitive (RFC 9110, section 11.1).
 		h := c.Request().Header.Get(echo.HeaderAuthorization)
-		token, ok := strings.CutPrefix(h, "Bearer ")
-		if !ok || token == "" {
+		scheme, token, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="weir"`)
 			return ProbUnauthenticated.problem("send the API key as: Authorization: Bearer <token>")
 		}
@@ -251,18 +268,100 @@ func strictJSON(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return ProbInvalidRequest.problem("the body is not valid JSON: " + err.Error())
+		}
+		msg := strings.TrimPrefix(err.Error(), "json: ")
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return fieldProblem(te.Field, fmt.Sprintf("must be %s, not a JSON %s", te.Type, te.Value))
+		switch {
+		case errors.As(err, &te) && te.Field == "":
+			return ProbInvalidRequest.problem("the body must be a JSON object, not a JSON " + te.Value)
+		case te != nil:
+			msg = fmt.Sprintf("must be %s, not a JSON %s", te.Type, te.Value)
+		case strings.HasPrefix(msg, "unknown field "):
+			msg = "unknown field"
 		}
-		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			f = strings.Trim(f, `"`)
-			return fieldProblem(f, "unknown field")
+		// encoding/json names the field of a type error only, and then by
+		// the Go path through embedded structs; find it by JSON names.
+		if field := jsonErrorField(b, reflect.TypeOf(v)); field != "" {
+			return fieldProblem(field, msg)
 		}
-		return ProbInvalidRequest.problem("the body is not valid JSON: " + err.Error())
+		return ProbInvalidRequest.problem("the body does not fit the request: " + msg)
 	}
 	if dec.More() {
 		return ProbInvalidRequest.problem("the body has more than one JSON value")
+	}
+	return nil
+}
+
+// jsonErrorField finds the member of a JSON object that fails to decode
+// into t, as a path of JSON names ("quotas.call_timeout"): each member is
+// decoded alone, in document order, and the members of a failing object
+// are searched in turn. "" when b is not an object or nothing fails alone.
+func jsonErrorField(b []byte, t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct && (t.Kind() != reflect.Map || t.Key().Kind() != reflect.String) {
+		return ""
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		name, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return ""
+		}
+		var ft reflect.Type
+		if t.Kind() == reflect.Map {
+			ft = t.Elem()
+		} else if ft = jsonFieldType(t, name); ft == nil {
+			return name // unknown
+		}
+		one := reflect.New(ft)
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.DisallowUnknownFields()
+		if d.Decode(one.Interface()) == nil {
+			continue
+		}
+		if sub := jsonErrorField(raw, ft); sub != "" {
+			return name + "." + sub
+		}
+		return name
+	}
+	return ""
+}
+
+// jsonFieldType is the type of t's field that encoding/json fills from the
+// member name (embedded structs included), or nil.
+func jsonFieldType(t reflect.Type, name string) reflect.Type {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if f.Anonymous && tag == "" && f.Type.Kind() == reflect.Struct {
+			if ft := jsonFieldType(f.Type, name); ft != nil {
+				return ft
+			}
+			continue
+		}
+		if !f.IsExported() || tag == "-" {
+			continue
+		}
+		n, _, _ := strings.Cut(tag, ",")
+		if n == "" {
+			n = f.Name
+		}
+		if n == name {
+			return f.Type
+		}
 	}
 	return nil
 }

@@ -38,5 +38,12 @@
 //     they are for watching a job, not an archive, and a restarted process
 //     starts them afresh. Records, savepoints and operations are durable.
 //   - A restarted process resumes every job that was running from its newest
-//     retained checkpoint (or the savepoint its generation started from).
+//     retained checkpoint (or the savepoint its generation started from,
+//     when that is newer: a process stopped in the middle of an upgrade
+//     leaves the previous generation's checkpoints behind).
+//   - Cancel is synchronous: it returns once the job is canceled and its
+//     slots are free, also when an operation held the job (the operation
+//     gives up and fails). A savepoint waits only as long as the generation
+//     it was asked of runs: the engine aborts a pending savepoint when a
+//     task fails, not when the job ends otherwise.
 package jobs

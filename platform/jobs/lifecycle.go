@@ -18,11 +18,11 @@ import (
 // Operation is a long-running action on a job (savepoint, stop, upgrade,
 // rescale). Clients poll it until Done.
 type Operation struct {
-	ID        string `json:"id"`
-	Kind      string `json:"kind"`
-	Job       string `json:"job"`
-	Done      bool   `json:"done"`
-	Error     string `json:"error,omitempty"`
+	ID    string `json:"id"`
+	Kind  string `json:"kind"`
+	Job   string `json:"job"`
+	Done  bool   `json:"done"`
+	Error string `json:"error,omitempty"`
 	// RolledBack: an upgrade or rescale whose new generation failed to
 	// start, and the previous one runs again.
 	RolledBack bool            `json:"rolled_back,omitempty"`
@@ -55,7 +55,9 @@ func (e *RequestIDError) Error() string {
 	return fmt.Sprintf("request id %q was used for operation %s (%s of job %s)", e.RequestID, e.Existing.ID, e.Existing.Kind, e.Existing.Job)
 }
 
-// Cancel cancels a job and waits until its tasks stopped.
+// Cancel cancels a job and waits until it is over: the Job it returns is
+// canceled and holds no slots. A lifecycle operation in progress (stop,
+// upgrade, rescale) gives up and fails.
 func (m *Manager) Cancel(tenant, id string) (Job, error) {
 	e, err := m.entryOf(tenant, id)
 	if err != nil {
@@ -75,7 +77,11 @@ func (m *Manager) Cancel(tenant, id string) (Job, error) {
 	m.mu.Unlock()
 	if gen != nil {
 		gen.cancel(errCanceled)
-		<-gen.done
+	}
+	// The generation's end, or the operation that owns the job, ends it.
+	select {
+	case <-e.ended:
+	case <-m.ctx.Done():
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -83,8 +89,17 @@ func (m *Manager) Cancel(tenant, id string) (Job, error) {
 }
 
 // finishLocked ends a job whose generation ended (or that has none): the
-// state follows from how and why (m.mu held).
+// state follows from how and why (m.mu held). A job that is over already
+// stays as it is.
 func (m *Manager) finishLocked(e *entry, gen *generation, err error) {
+	if e.rec.State.terminal() {
+		return
+	}
+	if err != nil && !e.canceled && !errors.Is(err, errCanceled) && m.ctx.Err() != nil {
+		// The failure is the manager's Close (an operation's generation
+		// was cancelled by it): the next process resumes the job.
+		return
+	}
 	stopping := false
 	if gen != nil {
 		gen.mu.Lock()
@@ -102,20 +117,25 @@ func (m *Manager) finishLocked(e *entry, gen *generation, err error) {
 		e.rec.State = StateFailed
 		e.rec.Error = err.Error()
 	}
+	if e.gen == gen {
+		e.gen = nil
+	}
 	now := m.cfg.Clock.Now().UTC()
 	e.rec.FinishedAt = &now
 	e.rec.PrevModules = nil
+	e.next = nil
 	e.logs.system(slog.LevelInfo, fmt.Sprintf("job %s", e.rec.State))
 	m.saveLocked(e)
+	e.endLocked()
 }
 
 // TriggerSavepoint starts a savepoint of a running job.
 func (m *Manager) TriggerSavepoint(tenant, id, requestID string) (Operation, error) {
-	return m.startOp(tenant, id, OpSavepoint, requestID, func(e *entry) error {
+	return m.startOp(tenant, id, OpSavepoint, requestID, func(e *entry) (func(), error) {
 		if e.gen == nil || e.busy != "" {
-			return m.notNowLocked(e)
+			return nil, m.notNowLocked(e)
 		}
-		return m.checkSavepointQuota(tenant)
+		return nil, m.checkSavepointQuotaLocked(tenant)
 	}, func(ctx context.Context, e *entry, op *Operation) error {
 		m.mu.Lock()
 		gen := e.gen
@@ -135,19 +155,19 @@ func (m *Manager) TriggerSavepoint(tenant, id, requestID string) (Operation, err
 // Stop stops a job with a savepoint (Flink's stop-with-savepoint): sources
 // stop, the savepoint completes, sinks commit, and the job ends "stopped".
 func (m *Manager) Stop(tenant, id, requestID string) (Operation, error) {
-	return m.startOp(tenant, id, OpStop, requestID, func(e *entry) error {
+	var gen *generation
+	return m.startOp(tenant, id, OpStop, requestID, func(e *entry) (func(), error) {
 		if e.gen == nil || e.busy != "" {
-			return m.notNowLocked(e)
+			return nil, m.notNowLocked(e)
 		}
-		if err := m.checkSavepointQuota(tenant); err != nil {
-			return err
+		if err := m.checkSavepointQuotaLocked(tenant); err != nil {
+			return nil, err
 		}
-		e.busy = OpStop
-		return nil
+		// The generation is the one asked about: if it ends before the
+		// work starts, the work must see that, not find none.
+		gen = e.gen
+		return func() { e.busy = OpStop }, nil
 	}, func(ctx context.Context, e *entry, op *Operation) error {
-		m.mu.Lock()
-		gen := e.gen
-		m.mu.Unlock()
 		sp, err := m.stopGeneration(ctx, e, gen)
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -174,16 +194,17 @@ type UpgradeRequest struct {
 func (m *Manager) Upgrade(tenant, id, requestID string, req UpgradeRequest) (Operation, error) {
 	var next *runtime.JobSpec
 	var modules map[string]PinnedModule
-	return m.startOp(tenant, id, OpUpgrade, requestID, func(e *entry) error {
+	var gen *generation
+	return m.startOp(tenant, id, OpUpgrade, requestID, func(e *entry) (func(), error) {
 		if e.gen == nil || e.busy != "" {
-			return m.notNowLocked(e)
+			return nil, m.notNowLocked(e)
 		}
 		if len(req.Modules) == 0 {
-			return runtime.SpecErrors{{Field: "modules", Problem: "name at least one module alias to upgrade"}}
+			return nil, runtime.SpecErrors{{Field: "modules", Problem: "name at least one module alias to upgrade"}}
 		}
 		var spec runtime.JobSpec
 		if err := json.Unmarshal(e.rec.Spec, &spec); err != nil {
-			return err
+			return nil, err
 		}
 		modules = maps.Clone(e.rec.Modules)
 		var errs runtime.SpecErrors
@@ -201,18 +222,19 @@ func (m *Manager) Upgrade(tenant, id, requestID string, req UpgradeRequest) (Ope
 			spec.Modules[alias] = runtime.ModuleSpec{Ref: p.Pinned}
 		}
 		if len(errs) > 0 {
-			return errs
+			return nil, errs
 		}
-		if err := m.checkSavepointQuota(tenant); err != nil {
-			return err
+		if err := m.checkSavepointQuotaLocked(tenant); err != nil {
+			return nil, err
 		}
-		next = &spec
-		e.busy = OpUpgrade
-		e.rec.State = StateUpgrading
-		m.saveLocked(e)
-		return nil
+		next, gen = &spec, e.gen
+		return func() {
+			e.busy, e.next = OpUpgrade, modules
+			e.rec.State = StateUpgrading
+			m.saveLocked(e)
+		}, nil
 	}, func(ctx context.Context, e *entry, op *Operation) error {
-		return m.replace(ctx, e, op, next, modules, req.AllowNonRestoredState)
+		return m.replace(ctx, e, op, gen, next, modules, req.AllowNonRestoredState)
 	})
 }
 
@@ -226,13 +248,14 @@ type RescaleRequest struct {
 // redistributed by key group), rolling back if it fails to start.
 func (m *Manager) Rescale(tenant, id, requestID string, req RescaleRequest) (Operation, error) {
 	var next *runtime.JobSpec
-	return m.startOp(tenant, id, OpRescale, requestID, func(e *entry) error {
+	var gen *generation
+	return m.startOp(tenant, id, OpRescale, requestID, func(e *entry) (func(), error) {
 		if e.gen == nil || e.busy != "" {
-			return m.notNowLocked(e)
+			return nil, m.notNowLocked(e)
 		}
 		var spec runtime.JobSpec
 		if err := json.Unmarshal(e.rec.Spec, &spec); err != nil {
-			return err
+			return nil, err
 		}
 		var errs runtime.SpecErrors
 		if req.Parallelism < 0 {
@@ -259,43 +282,58 @@ func (m *Manager) Rescale(tenant, id, requestID string, req RescaleRequest) (Ope
 			}
 		}
 		if len(errs) > 0 {
-			return errs
+			return nil, errs
 		}
 		q, err := m.cfg.Quotas(tenant)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := m.checkSlotsLocked(tenant, e.rec.ID, slotsOf(&spec), q); err != nil {
-			return err
+			return nil, err
 		}
-		if err := m.checkSavepointQuota(tenant); err != nil {
-			return err
+		if err := m.checkSavepointQuotaLocked(tenant); err != nil {
+			return nil, err
 		}
-		next = &spec
-		e.busy = OpRescale
-		e.rec.State = StateRescaling
-		e.rec.Slots = max(e.rec.Slots, slotsOf(&spec)) // hold the larger until it is settled
-		m.saveLocked(e)
-		return nil
+		next, gen = &spec, e.gen
+		return func() {
+			e.busy = OpRescale
+			e.rec.State = StateRescaling
+			e.rec.Slots = max(e.rec.Slots, slotsOf(&spec)) // hold the larger until it is settled
+			m.saveLocked(e)
+		}, nil
 	}, func(ctx context.Context, e *entry, op *Operation) error {
-		return m.replace(ctx, e, op, next, nil, false)
+		return m.replace(ctx, e, op, gen, next, nil, false)
 	})
 }
 
-// replace stops the job's generation with a savepoint and starts next
+// replace stops the job's generation old with a savepoint and starts next
 // (with modules, when they change) from it; if next fails to start, the
 // previous spec starts again from the same savepoint.
-func (m *Manager) replace(ctx context.Context, e *entry, op *Operation, next *runtime.JobSpec, modules map[string]PinnedModule, allowNonRestored bool) error {
+func (m *Manager) replace(ctx context.Context, e *entry, op *Operation, old *generation, next *runtime.JobSpec, modules map[string]PinnedModule, allowNonRestored bool) error {
+	// release ends the operation's hold on the job (m.mu held); handBack
+	// also settles it: the job runs gen, or ended meanwhile as gen did.
+	release := func(slots int) { e.busy, e.next, e.rec.PrevModules, e.rec.Slots = "", nil, nil, slots }
+	handBack := func(gen *generation, slots int) {
+		release(slots)
+		m.reconcileLocked(e, gen)
+	}
 	m.mu.Lock()
-	old := e.gen
 	prev := e.rec
+	var prevSpec runtime.JobSpec
+	if err := json.Unmarshal(prev.Spec, &prevSpec); err != nil {
+		handBack(old, prev.Slots)
+		m.mu.Unlock()
+		return fmt.Errorf("job %q: its spec: %w", prev.ID, err)
+	}
 	m.mu.Unlock()
+	// The slots the previous spec needs: a rescale raised the record's to
+	// the larger of both while it is in progress.
+	prevSlots := slotsOf(&prevSpec)
+
 	sp, err := m.stopGeneration(ctx, e, old)
 	if err != nil {
 		m.mu.Lock()
-		e.busy = ""
-		e.rec.State, e.rec.Slots = StateRunning, prev.Slots
-		m.reconcileLocked(e, old)
+		handBack(old, prevSlots)
 		m.mu.Unlock()
 		return err
 	}
@@ -306,44 +344,41 @@ func (m *Manager) replace(ctx context.Context, e *entry, op *Operation, next *ru
 	if modules != nil {
 		e.rec.PrevModules = prev.Modules
 	}
+	// Durable at once: a process that stops now resumes from the savepoint.
+	m.saveLocked(e)
 	m.mu.Unlock()
-	startErr := m.startFrom(ctx, e, next, modules)
+	gen, startErr := m.startFrom(ctx, e, next, modules)
 	if startErr == nil {
 		m.mu.Lock()
-		e.busy = ""
-		e.rec.PrevModules = nil
-		e.rec.Slots = slotsOf(next)
-		if e.gen == nil && !e.rec.State.terminal() {
-			m.finishLocked(e, nil, nil) // a bounded job may finish within the grace period
-		}
-		m.saveLocked(e)
-		m.mu.Unlock()
+		defer m.mu.Unlock()
+		handBack(gen, slotsOf(next))
 		return nil
+	}
+	if errors.Is(startErr, errCanceled) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		handBack(nil, prevSlots)
+		return fmt.Errorf("the job was canceled during the %s", op.Kind)
 	}
 	// Roll back: the savepoint was taken from the previous spec, so it
 	// restores into it.
 	e.logs.system(slog.LevelWarn, fmt.Sprintf("%s failed, rolling back: %v", op.Kind, startErr))
-	var prevSpec runtime.JobSpec
-	_ = json.Unmarshal(prev.Spec, &prevSpec)
 	m.mu.Lock()
 	e.rec.AllowNonRestored = false
 	m.mu.Unlock()
-	rbErr := m.startFrom(ctx, e, &prevSpec, prev.Modules)
+	gen, rbErr := m.startFrom(ctx, e, &prevSpec, prev.Modules)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e.busy = ""
-	e.rec.PrevModules = nil
-	e.rec.Slots = prev.Slots
 	if rbErr != nil {
-		if e.gen == nil && !e.rec.State.terminal() {
-			m.finishLocked(e, nil, fmt.Errorf("%s failed (%v) and rolling back failed: %w", op.Kind, startErr, rbErr))
+		// Nothing runs: the job ends (canceled, when that is why).
+		release(prevSlots)
+		m.finishLocked(e, nil, fmt.Errorf("%s failed (%v) and rolling back failed: %w", op.Kind, startErr, rbErr))
+		if errors.Is(rbErr, errCanceled) {
+			return fmt.Errorf("the new %s failed to start (%v) and the job was canceled during the rollback", genWhat(op.Kind), startErr)
 		}
 		return fmt.Errorf("the new %s failed to start: %v; rolling back failed too: %w", genWhat(op.Kind), startErr, rbErr)
 	}
-	if e.gen == nil && !e.rec.State.terminal() {
-		m.finishLocked(e, nil, nil)
-	}
-	m.saveLocked(e)
+	handBack(gen, prevSlots)
 	op.RolledBack = true
 	return fmt.Errorf("the new %s failed to start and the job runs the previous one again: %w", genWhat(op.Kind), startErr)
 }
@@ -360,26 +395,31 @@ var errNotStarted = errors.New("the generation failed to start")
 
 // startFrom starts spec from the record's savepoint and waits until it
 // has run UpgradeGrace without failing (or ended by itself without error).
-func (m *Manager) startFrom(ctx context.Context, e *entry, spec *runtime.JobSpec, modules map[string]PinnedModule) error {
+// It returns the generation it started; on an error none runs.
+func (m *Manager) startFrom(ctx context.Context, e *entry, spec *runtime.JobSpec, modules map[string]PinnedModule) (*generation, error) {
 	m.mu.Lock()
 	canceled := e.canceled
 	m.mu.Unlock()
 	if canceled {
-		return errCanceled
+		return nil, errCanceled
+	}
+	// The record keeps the spec as given: Compile fills in defaults (the
+	// nodes' parallelism, partitioning) and the state directory, which a
+	// later rescale or upgrade must not find fixed.
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
 	}
 	gen, err := m.compile(e, spec, true, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m.mu.Lock()
 	if e.canceled {
 		m.mu.Unlock()
-		return errCanceled
+		return nil, errCanceled
 	}
-	if e.rec.Spec, err = json.Marshal(spec); err != nil {
-		m.mu.Unlock()
-		return err
-	}
+	e.rec.Spec = specJSON
 	if modules != nil {
 		e.rec.Modules = modules
 	}
@@ -387,7 +427,7 @@ func (m *Manager) startFrom(ctx context.Context, e *entry, spec *runtime.JobSpec
 	m.saveLocked(e)
 	m.mu.Unlock()
 
-	fail := func(err error) error {
+	fail := func(err error) (*generation, error) {
 		gen.cancel(errNotStarted)
 		<-gen.done
 		m.mu.Lock()
@@ -395,33 +435,30 @@ func (m *Manager) startFrom(ctx context.Context, e *entry, spec *runtime.JobSpec
 			e.gen = nil
 		}
 		m.mu.Unlock()
-		return err
-	}
-	select {
-	case err := <-gen.failed:
-		return fail(err)
-	case <-gen.done:
-		if gen.err != nil {
-			return fail(gen.err)
+		if gen.err != nil && errors.Is(gen.err, errCanceled) {
+			return nil, errCanceled
 		}
-		return nil
-	case <-ctx.Done():
-		return fail(ctx.Err())
-	case <-gen.started:
+		return nil, err
 	}
-	grace := m.cfg.Clock.After(m.cfg.UpgradeGrace)
-	select {
-	case err := <-gen.failed:
-		return fail(err)
-	case <-gen.done:
-		if gen.err != nil {
-			return fail(gen.err)
+	started := gen.started
+	var grace <-chan time.Time // armed when the tasks run
+	for {
+		select {
+		case err := <-gen.failed:
+			return fail(err)
+		case <-gen.done:
+			if gen.err != nil {
+				return fail(gen.err)
+			}
+			return gen, nil // a bounded job may finish within the grace period
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-started:
+			started = nil // seen: now the grace period
+			grace = m.cfg.Clock.After(m.cfg.UpgradeGrace)
+		case <-grace:
+			return gen, nil
 		}
-		return nil
-	case <-ctx.Done():
-		return fail(ctx.Err())
-	case <-grace:
-		return nil
 	}
 }
 
@@ -446,6 +483,10 @@ func (m *Manager) stopGeneration(ctx context.Context, e *entry, gen *generation)
 	return sp, nil
 }
 
+// errGenerationEnded ends the wait for a savepoint of a generation that is
+// over.
+var errGenerationEnded = errors.New("the job ended before the savepoint completed")
+
 // takeSavepoint takes a savepoint of gen (stopping it, for stop) and
 // records it.
 func (m *Manager) takeSavepoint(ctx context.Context, e *entry, gen *generation, stop bool) (Savepoint, error) {
@@ -453,6 +494,25 @@ func (m *Manager) takeSavepoint(ctx context.Context, e *entry, gen *generation, 
 	dir, err := checkpoint.SavepointDir(e.rec.Tenant, e.rec.ID, id)
 	if err != nil {
 		return Savepoint{}, err
+	}
+	// The coordinator aborts a pending savepoint when a task fails, but
+	// not when the job ends otherwise (cancelled, or its bounded input
+	// done): the wait ends with the generation.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-gen.done:
+			cancel(errGenerationEnded)
+		case <-ctx.Done():
+		}
+	}()
+	// A savepoint needs running tasks: one asked for right after a deploy
+	// waits for them instead of being aborted by the coordinator.
+	select {
+	case <-gen.started:
+	case <-ctx.Done():
+		return Savepoint{}, fmt.Errorf("savepoint: the job ended before its tasks started: %w", context.Cause(ctx))
 	}
 	take := gen.job.Savepoint
 	if stop {
@@ -462,6 +522,13 @@ func (m *Manager) takeSavepoint(ctx context.Context, e *entry, gen *generation, 
 		take = gen.job.StopWithSavepoint
 	}
 	md, _, err := take(ctx, dir)
+	if err != nil && errors.Is(context.Cause(ctx), errGenerationEnded) {
+		// A stop ends the generation as soon as its savepoint completed:
+		// the wait may have seen the end first.
+		if done, rerr := checkpoint.ReadMetadata(context.WithoutCancel(ctx), m.cfg.Storage, dir); rerr == nil {
+			md, err = done, nil
+		}
+	}
 	if err != nil {
 		if stop {
 			gen.mu.Lock()
@@ -470,12 +537,16 @@ func (m *Manager) takeSavepoint(ctx context.Context, e *entry, gen *generation, 
 		}
 		return Savepoint{}, fmt.Errorf("savepoint: %w", err)
 	}
-	return m.recordSavepoint(ctx, e.rec.Tenant, e.rec.ID, id, dir, md)
+	return m.recordSavepoint(context.WithoutCancel(ctx), e.rec.Tenant, e.rec.ID, id, dir, md)
 }
 
-// reconcileLocked settles a job after a failed operation: if its
-// generation ended meanwhile, the job ends as the generation did.
+// reconcileLocked hands a job back after an operation: its state is
+// running again, unless its generation ended meanwhile (then the job ends
+// as the generation did) or it was cancelled.
 func (m *Manager) reconcileLocked(e *entry, gen *generation) {
+	if e.rec.State.terminal() {
+		return
+	}
 	if e.rec.State == StateUpgrading || e.rec.State == StateRescaling {
 		e.rec.State = StateRunning
 	}
@@ -483,15 +554,20 @@ func (m *Manager) reconcileLocked(e *entry, gen *generation) {
 		select {
 		case <-gen.done:
 			if e.gen == gen || e.gen == nil {
-				e.gen = nil
 				m.finishLocked(e, gen, gen.err)
 				return
 			}
 		default:
 		}
 	}
-	if e.canceled && e.gen == nil && !e.rec.State.terminal() {
-		m.finishLocked(e, nil, errCanceled)
+	if e.gen == nil {
+		// No generation runs and none will: an operation that gave up
+		// after its generation had ended.
+		err := errCanceled
+		if !e.canceled {
+			err = errors.New("the job has no running generation after an operation")
+		}
+		m.finishLocked(e, nil, err)
 		return
 	}
 	m.saveLocked(e)
@@ -504,7 +580,19 @@ func (m *Manager) notNowLocked(e *entry) error {
 	return fmt.Errorf("job %q is %s: %w", e.rec.ID, e.rec.State, ErrConflict)
 }
 
-func (m *Manager) checkSavepointQuota(tenant string) error {
+// takesSavepoint: the operation kinds that end with a new savepoint.
+func takesSavepoint(kind string) bool {
+	switch kind {
+	case OpSavepoint, OpStop, OpUpgrade, OpRescale:
+		return true
+	}
+	return false
+}
+
+// checkSavepointQuotaLocked checks that the tenant may keep one more
+// savepoint: the ones it has and the ones operations in progress will
+// make (m.mu held).
+func (m *Manager) checkSavepointQuotaLocked(tenant string) error {
 	q, err := m.cfg.Quotas(tenant)
 	if err != nil {
 		return err
@@ -513,13 +601,20 @@ func (m *Manager) checkSavepointQuota(tenant string) error {
 	if err != nil {
 		return err
 	}
-	return tenants.Check("savepoints", int64(q.Savepoints), int64(len(sps)), 1)
+	used := len(sps)
+	for _, o := range m.ops {
+		if o.tenant == tenant && !o.op.Done && takesSavepoint(o.op.Kind) {
+			used++
+		}
+	}
+	return tenants.Check(tenants.QuotaSavepoints, int64(q.Savepoints), int64(used), 1)
 }
 
 // startOp returns the operation of an earlier request with the same id, or
-// checks the job (check runs under m.mu and may claim it) and runs work in
-// the background.
-func (m *Manager) startOp(tenant, jobID, kind, requestID string, check func(*entry) error, work func(context.Context, *entry, *Operation) error) (Operation, error) {
+// checks the job and runs work in the background. check runs under m.mu;
+// the claim it returns (if any) runs under m.mu once the operation is
+// stored, so that a refused request changes nothing.
+func (m *Manager) startOp(tenant, jobID, kind, requestID string, check func(*entry) (func(), error), work func(context.Context, *entry, *Operation) error) (Operation, error) {
 	e, err := m.entryOf(tenant, jobID)
 	if err != nil {
 		return Operation{}, err
@@ -541,18 +636,21 @@ func (m *Manager) startOp(tenant, jobID, kind, requestID string, check func(*ent
 			return o.op, nil
 		}
 	}
-	if err := check(e); err != nil {
+	claim, err := check(e)
+	if err != nil {
 		m.mu.Unlock()
 		return Operation{}, err
 	}
 	now := m.cfg.Clock.Now().UTC()
 	o := &opEntry{tenant: tenant, op: Operation{ID: newID("op"), Kind: kind, Job: jobID, RequestID: requestID, CreatedAt: now, UpdatedAt: now}}
 	if err := m.saveOpLocked(o, true); err != nil {
-		e.busy = ""
 		m.mu.Unlock()
 		return Operation{}, err
 	}
 	m.ops[key(tenant, o.op.ID)] = o
+	if claim != nil {
+		claim()
+	}
 	view := o.op
 	m.mu.Unlock()
 	e.logs.system(slog.LevelInfo, fmt.Sprintf("%s requested (operation %s)", kind, o.op.ID))

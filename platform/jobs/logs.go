@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/weirstream/weir/runtime/clock"
 )
 
 // LogLine is one line of a job's log: a system event, a guest's log or
@@ -23,20 +25,28 @@ type LogLine struct {
 
 // logRing keeps a job's newest log lines.
 type logRing struct {
+	clock clock.Clock // stamps lines that come without a time
 	mu    sync.Mutex
 	lines []LogLine // circular, len == cap once full
 	next  int       // index of the oldest once full
 	seq   uint64    // sequence number of the newest line
 }
 
-func newLogRing(n int) *logRing { return &logRing{lines: make([]LogLine, 0, n)} }
+// newLogRing keeps the newest n lines; c stamps lines without a time (nil:
+// the wall clock).
+func newLogRing(n int, c clock.Clock) *logRing {
+	if c == nil {
+		c = clock.Real{}
+	}
+	return &logRing{clock: c, lines: make([]LogLine, 0, n)}
+}
 
 func (r *logRing) add(l LogLine) {
 	r.mu.Lock()
 	r.seq++
 	l.Seq = r.seq
 	if l.Time.IsZero() {
-		l.Time = time.Now().UTC()
+		l.Time = r.clock.Now().UTC()
 	}
 	if len(r.lines) < cap(r.lines) {
 		r.lines = append(r.lines, l)
@@ -51,14 +61,15 @@ func (r *logRing) system(level slog.Level, msg string) {
 	r.add(LogLine{Level: strings.ToLower(level.String()), Source: "system", Message: msg})
 }
 
-// page returns up to limit lines with Seq > after, oldest first, and the
-// sequence number to ask for next (0 when these are the newest lines).
+// page returns up to limit lines (all when limit <= 0) with Seq > after,
+// oldest first, and the sequence number to ask for next (0 when these are
+// the newest lines).
 func (r *logRing) page(after uint64, limit int) ([]LogLine, uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := len(r.lines)
 	var out []LogLine
-	for i := 0; i < n && len(out) < limit; i++ {
+	for i := 0; i < n && (limit <= 0 || len(out) < limit); i++ {
 		l := r.lines[(r.next+i)%n]
 		if l.Seq > after {
 			out = append(out, l)

@@ -156,13 +156,10 @@ func (m *Manager) Deploy(tenant string, req DeployRequest) (Job, error) {
 	}
 	id := newID("j")
 	now := m.cfg.Clock.Now().UTC()
-	e := &entry{
-		rec: record{
-			ID: id, Tenant: tenant, Name: spec.Name, Modules: pinned, State: StateRunning,
-			Slots: slotsOf(spec), CreatedAt: now, UpdatedAt: now, AllowNonRestored: req.AllowNonRestoredState,
-		},
-		logs: newLogRing(m.cfg.LogLines),
-	}
+	e := newEntry(record{
+		ID: id, Tenant: tenant, Name: spec.Name, Modules: pinned, State: StateRunning,
+		Slots: slotsOf(spec), CreatedAt: now, UpdatedAt: now, AllowNonRestored: req.AllowNonRestoredState,
+	}, newLogRing(m.cfg.LogLines, m.cfg.Clock))
 	if from != nil {
 		e.rec.Savepoint = from.ID
 		e.rec.SavepointDir = from.Dir
@@ -181,12 +178,17 @@ func (m *Manager) Deploy(tenant string, req DeployRequest) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
+	e.rec.Name = spec.Name // with the engine's default
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.checkSlotsLocked(tenant, "", e.rec.Slots, q); err != nil {
 		return Job{}, err
 	}
-	if err := m.putRecord(&e.rec); err != nil {
+	// Stored as it will run (startLocked numbers the generation), before
+	// it runs: nothing is half-created.
+	rec := e.rec
+	rec.Generation++
+	if err := m.putRecord(&rec); err != nil {
 		return Job{}, err
 	}
 	m.jobs[key(tenant, id)] = e
@@ -379,8 +381,9 @@ func (m *Manager) StateBytes(tenant string) int64 {
 	return most
 }
 
-// ModuleInUse reports whether a job of the tenant that is not over (or one
-// being upgraded away from it) uses the module digest.
+// ModuleInUse reports whether a job of the tenant that is not over uses
+// the module digest, counting the modules an upgrade in progress moves to
+// and those it may roll back to.
 func (m *Manager) ModuleInUse(tenant, digest string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -394,6 +397,11 @@ func (m *Manager) ModuleInUse(tenant, digest string) bool {
 			}
 		}
 		for _, p := range e.rec.PrevModules {
+			if p.Digest == digest {
+				return true
+			}
+		}
+		for _, p := range e.next {
 			if p.Digest == digest {
 				return true
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"sync"
 	"time"
 
@@ -24,9 +25,32 @@ type entry struct {
 	// busy names the operation (upgrade, rescale, stop) that owns the job's
 	// lifecycle until it ends; others are refused as conflicts.
 	busy string
+	// next are the modules an upgrade in progress moves to: in use from
+	// the request on, so that they cannot be deleted under the upgrade.
+	next map[string]PinnedModule
 	// canceled is set by Cancel: a lifecycle operation in progress must not
 	// start another generation.
 	canceled bool
+	// ended is closed when the job reaches a terminal state (Cancel waits
+	// for it).
+	ended chan struct{}
+}
+
+func newEntry(rec record, logs *logRing) *entry {
+	e := &entry{rec: rec, logs: logs, ended: make(chan struct{})}
+	if rec.State.terminal() {
+		close(e.ended)
+	}
+	return e
+}
+
+// endLocked closes ended once the record is terminal (m.mu held).
+func (e *entry) endLocked() {
+	select {
+	case <-e.ended:
+	default:
+		close(e.ended)
+	}
 }
 
 // generation is one compiled runtime.Job of a job and its run.
@@ -106,13 +130,13 @@ func (m *Manager) startLocked(e *entry, gen *generation) {
 // lifecycle operation owns the job (it decides what comes next) or the
 // manager is closing (the job stays running for the next process).
 func (m *Manager) generationEnded(e *entry, gen *generation, err error) {
-	if m.ctx.Err() != nil {
-		return
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e.gen != gen {
 		return
+	}
+	if err != nil && !errors.Is(err, errCanceled) && m.ctx.Err() != nil {
+		return // stopped by Close: the job stays running in the store
 	}
 	e.gen = nil
 	if e.busy != "" {
@@ -124,7 +148,13 @@ func (m *Manager) generationEnded(e *entry, gen *generation, err error) {
 // onEvent follows a generation's failures, restarts and checkpoints.
 func (m *Manager) onEvent(e *entry, gen *generation, ev runtime.Event) {
 	switch ev.Kind {
-	case runtime.EventStarted:
+	case runtime.EventStarted, runtime.EventRestored:
+		// An attempt that restores (from the savepoint a generation starts
+		// from, or a checkpoint after a failure) reports Restored instead
+		// of Started; its tasks run just the same.
+		if ev.Kind == runtime.EventRestored {
+			e.logs.system(slog.LevelInfo, fmt.Sprintf("attempt %d restored from %s (checkpoint %d)", ev.Attempt, ev.Dir, ev.Checkpoint))
+		}
 		gen.startedOnce.Do(func() { close(gen.started) })
 		m.setState(e, gen, StateRestarting, StateRunning)
 	case runtime.EventFailed:
@@ -136,7 +166,8 @@ func (m *Manager) onEvent(e *entry, gen *generation, ev runtime.Event) {
 		}
 		e.logs.system(slog.LevelError, fmt.Sprintf("attempt %d failed: %v", ev.Attempt, ev.Err))
 		m.mu.Lock()
-		e.rec.Exceptions = append(e.rec.Exceptions, Exception{Time: ev.Time.UTC(), Generation: gen.n, Attempt: ev.Attempt, Error: errString(ev.Err)})
+		e.rec.Exceptions = append(e.rec.Exceptions, Exception{Time: ev.Time.UTC(), Generation: gen.n, Attempt: ev.Attempt,
+			Task: failedTask(errString(ev.Err)), Error: errString(ev.Err)})
 		if n := len(e.rec.Exceptions); n > maxExceptions {
 			e.rec.Exceptions = append([]Exception(nil), e.rec.Exceptions[n-maxExceptions:]...)
 		}
@@ -154,8 +185,6 @@ func (m *Manager) onEvent(e *entry, gen *generation, ev runtime.Event) {
 		e.logs.system(slog.LevelWarn, fmt.Sprintf("checkpoint %d aborted: %v", ev.Checkpoint, ev.Err))
 	case runtime.EventSavepoint:
 		e.logs.system(slog.LevelInfo, fmt.Sprintf("savepoint %d completed", ev.Checkpoint))
-	case runtime.EventRestored:
-		e.logs.system(slog.LevelInfo, fmt.Sprintf("attempt %d restored from %s (checkpoint %d)", ev.Attempt, ev.Dir, ev.Checkpoint))
 	case runtime.EventCheckpointSkipped:
 		e.logs.system(slog.LevelWarn, fmt.Sprintf("checkpoint %d is damaged, falling back to an older one: %v", ev.Checkpoint, ev.Err))
 	}
@@ -227,7 +256,7 @@ func (m *Manager) load() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range recs {
-		e := &entry{rec: r, logs: newLogRing(m.cfg.LogLines)}
+		e := newEntry(r, newLogRing(m.cfg.LogLines, m.cfg.Clock))
 		m.jobs[key(r.Tenant, r.ID)] = e
 		if r.State.terminal() {
 			continue
@@ -237,12 +266,13 @@ func (m *Manager) load() error {
 		err := json.Unmarshal(r.Spec, &spec)
 		var gen *generation
 		if err == nil {
-			gen, err = m.compile(e, &spec, true, true)
+			gen, err = m.compile(e, &spec, true, !m.checkpointsBehindSavepoint(&r))
 		}
 		if err != nil {
 			now := m.cfg.Clock.Now().UTC()
 			e.rec.State, e.rec.Error, e.rec.FinishedAt = StateFailed, "resuming after a restart: "+err.Error(), &now
 			m.saveLocked(e)
+			e.endLocked()
 			continue
 		}
 		e.rec.State = StateRunning
@@ -251,6 +281,43 @@ func (m *Manager) load() error {
 		m.saveLocked(e)
 	}
 	return nil
+}
+
+// checkpointsBehindSavepoint reports whether a job's retained checkpoints
+// are older than the savepoint its generation starts from. A resumed job
+// restores its newest retained checkpoint before that savepoint, which is
+// right for checkpoints its generation took, but a process that stopped
+// between an upgrade's stop-with-savepoint and the new generation's start
+// (which deletes them) left the previous generation's behind: restoring
+// one would repeat everything after it. Such a job starts from the
+// savepoint instead, and the checkpoints are deleted as on any fresh start.
+func (m *Manager) checkpointsBehindSavepoint(r *record) bool {
+	if r.SavepointDir == "" {
+		return false
+	}
+	md, err := checkpoint.ReadMetadata(m.ctx, m.cfg.Storage, r.SavepointDir)
+	if err != nil {
+		return false // the restore reports it
+	}
+	prefix, err := checkpoint.JobPrefix(r.Tenant, r.ID)
+	if err != nil {
+		return false
+	}
+	objs, err := m.cfg.Storage.List(m.ctx, prefix+"/checkpoints")
+	if err != nil {
+		return false
+	}
+	newest, found := int64(-1), false
+	for _, o := range objs {
+		dir, name := path.Split(o.Name)
+		if name != checkpoint.MetadataName {
+			continue
+		}
+		if id, ok := checkpoint.CheckpointID(path.Base(dir)); ok {
+			newest, found = max(newest, id), true
+		}
+	}
+	return found && newest < md.ID
 }
 
 // Metadata keys.
@@ -403,9 +470,9 @@ func (m *Manager) Checkpoints(tenant, id string) ([]checkpoint.Stats, error) {
 	return out, nil
 }
 
-// Logs returns up to limit log lines of a job after sequence number after
-// (0: from the oldest kept), and the sequence number to continue from (0
-// when there are no more lines yet).
+// Logs returns up to limit log lines (every kept line when limit <= 0) of
+// a job after sequence number after (0: from the oldest kept), and the
+// sequence number to continue from (0 when there are no more lines yet).
 func (m *Manager) Logs(tenant, id string, after uint64, limit int) ([]LogLine, uint64, error) {
 	e, err := m.entryOf(tenant, id)
 	if err != nil {

@@ -145,7 +145,25 @@ type Exception struct {
 	Time       time.Time `json:"time"`
 	Generation int       `json:"generation"`
 	Attempt    int       `json:"attempt"`
-	Error      string    `json:"error"`
+	// Task is the task that failed ("src+map[2]"), when the failure was a
+	// task's.
+	Task  string `json:"task,omitempty"`
+	Error string `json:"error"`
+}
+
+// failedTask names the task of an attempt failure: the runtime reports
+// one as "task <name>: <cause>", possibly wrapped by a restore or a
+// restart strategy that adds its own prefix.
+func failedTask(msg string) string {
+	i := strings.Index(msg, "task ")
+	if i < 0 || (i > 0 && msg[i-1] != ' ') {
+		return ""
+	}
+	name, _, ok := strings.Cut(msg[i+len("task "):], ": ")
+	if !ok || name == "" || strings.ContainsAny(name, " \t\n") {
+		return ""
+	}
+	return name
 }
 
 func (e *entry) viewLocked() Job {
