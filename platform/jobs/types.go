@@ -3,7 +3,6 @@ package jobs
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -258,7 +257,7 @@ func (mt *metrics) vertices(stats []runtime.TaskStats, now time.Time) []Vertex {
 			v.Watermark = &w
 		}
 	}
-	sort.Strings(order)
+	// order is the engine's task order: the graph's, sources first.
 	dt := now.Sub(mt.at).Seconds()
 	out := make([]Vertex, 0, len(order))
 	for _, k := range order {
