@@ -3,8 +3,8 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"github.com/weirstream/weir/wasmhost/wasmtest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -25,10 +25,10 @@ var fx struct {
 }
 
 // builds are the modules the tests upload: name -> (package, build tags).
-var builds = map[string][2]string{
-	"counter":         {"./examples/testdata/counter", ""},
-	"counter-v2":      {"./examples/testdata/counter", "v2"},
-	"counter-mapkind": {"./examples/testdata/counter", "mapkind"},
+var builds = map[string]wasmtest.Source{
+	"counter":         {Pkg: "testdata/counter"},
+	"counter-v2":      {Pkg: "testdata/counter", Tags: "v2"},
+	"counter-mapkind": {Pkg: "testdata/counter", Tags: "mapkind"},
 }
 
 func TestMain(m *testing.M) {
@@ -42,7 +42,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if fx.modules, err = buildModules(filepath.Join(dir, "wasm")); err != nil {
+	if fx.modules, err = wasmtest.Modules(builds); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -69,40 +69,5 @@ func run(m *testing.M) int {
 	return code
 }
 
-// buildModules builds every module of builds for wasip1 into dir.
-func buildModules(dir string) (map[string][]byte, error) {
-	root, err := repoRoot()
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	out := map[string][]byte{}
-	for name, b := range builds {
-		file := filepath.Join(dir, name+".wasm")
-		cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-tags", b[1], "-o", file, b[0])
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if o, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("building %s (%s, tags %q) for wasip1: %v\n%s", name, b[0], b[1], err, o)
-		}
-		if out[name], err = os.ReadFile(file); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
 // repoRoot is the module root: the tests run in platform/api.
-func repoRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	root := filepath.Clean(filepath.Join(wd, "..", ".."))
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return "", fmt.Errorf("no go.mod two levels above %s: %w", wd, err)
-	}
-	return root, nil
-}
+func repoRoot() (string, error) { return wasmtest.RepoRoot() }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -24,22 +23,22 @@ import (
 	"github.com/weirstream/weir/platform/registry"
 	"github.com/weirstream/weir/tenants"
 	"github.com/weirstream/weir/wasmhost"
+	"github.com/weirstream/weir/wasmhost/wasmtest"
 )
 
 // The modules of the tests: name -> example package and build tags.
-var moduleSources = map[string]struct{ pkg, tags string }{
-	"counter-v1":      {"testdata/counter", ""},
-	"counter-v2":      {"testdata/counter", "v2"},
-	"counter-mapkind": {"testdata/counter", "mapkind"},
-	"hostile":         {"testdata/hostile", ""},
-	"windowed-sum":    {"windowed-sum", ""},
+var moduleSources = map[string]wasmtest.Source{
+	"counter-v1":      {Pkg: "testdata/counter"},
+	"counter-v2":      {Pkg: "testdata/counter", Tags: "v2"},
+	"counter-mapkind": {Pkg: "testdata/counter", Tags: "mapkind"},
+	"hostile":         {Pkg: "testdata/hostile"},
+	"windowed-sum":    {Pkg: "windowed-sum"},
 }
 
 // Built modules and the wazero runtime are shared by every test of the
 // binary: building and compiling them once keeps the suite fast.
 var (
 	setupOnce sync.Once
-	setupDir  string // built modules
 	builtWasm map[string][]byte
 	sharedRT  *wasmhost.Runtime
 	warm      []*wasmhost.Module // compiled once, kept for the binary's life
@@ -55,9 +54,6 @@ func TestMain(m *testing.M) {
 	if sharedRT != nil {
 		sharedRT.Close(ctx)
 	}
-	if setupDir != "" {
-		os.RemoveAll(setupDir)
-	}
 	os.Exit(code)
 }
 
@@ -69,10 +65,7 @@ func TestMain(m *testing.M) {
 func setup(t testing.TB) {
 	t.Helper()
 	setupOnce.Do(func() {
-		if setupDir, setupErr = os.MkdirTemp("", "weir-jobs-test-"); setupErr != nil {
-			return
-		}
-		if builtWasm, setupErr = buildModules(setupDir); setupErr != nil {
+		if builtWasm, setupErr = wasmtest.Modules(moduleSources); setupErr != nil {
 			return
 		}
 		ctx := context.Background()
@@ -117,46 +110,6 @@ func wasmRuntime(t testing.TB) *wasmhost.Runtime {
 	t.Helper()
 	setup(t)
 	return sharedRT
-}
-
-// buildModules builds every test module for wasip1 into dir.
-func buildModules(dir string) (map[string][]byte, error) {
-	examples, err := filepath.Abs(filepath.Join("..", "..", "examples"))
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]byte{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := make(chan error, len(moduleSources))
-	for name, src := range moduleSources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			file := filepath.Join(dir, name+".wasm")
-			cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-tags", src.tags, "-o", file, "./"+src.pkg)
-			cmd.Dir = examples
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				errs <- fmt.Errorf("building %s (%s, tags %q): %v\n%s", name, src.pkg, src.tags, err, b)
-				return
-			}
-			b, err := os.ReadFile(file)
-			if err != nil {
-				errs <- err
-				return
-			}
-			mu.Lock()
-			out[name] = b
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		return nil, err
-	}
-	return out, nil
 }
 
 // env is a Manager with everything it runs on.

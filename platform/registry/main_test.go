@@ -3,11 +3,9 @@ package registry
 import (
 	"context"
 	"fmt"
+	"github.com/weirstream/weir/wasmhost/wasmtest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,9 +18,8 @@ import (
 // Real modules: the examples, built with the Go toolchain once per test
 // binary, and one wazero runtime for every test, as in a coordinator.
 var (
-	buildMu  sync.Mutex
-	built    = map[string][]byte{}
-	buildDir string
+	buildMu sync.Mutex
+	built   = map[string][]byte{}
 
 	rtOnce sync.Once
 	rt     *wasmhost.Runtime
@@ -37,26 +34,12 @@ func exampleWasm(t testing.TB, name string) []byte {
 	if b, ok := built[name]; ok {
 		return b
 	}
-	if buildDir == "" {
-		d, err := os.MkdirTemp("", "weir-registry-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		buildDir = d
-	}
-	out := filepath.Join(buildDir, name+".wasm")
-	cmd := exec.Command("go", "build", "-trimpath", "-buildmode=c-shared", "-o", out, "./examples/"+name)
-	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building examples/%s for wasip1: %v\n%s", name, err, b)
-	}
-	b, err := os.ReadFile(out)
+	m, err := wasmtest.Modules(map[string]wasmtest.Source{name: {Pkg: name}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	built[name] = b
-	return b
+	built[name] = m[name]
+	return m[name]
 }
 
 func wordcount(t testing.TB) []byte   { return exampleWasm(t, "wordcount") }
@@ -77,34 +60,12 @@ func variant(wasm []byte, i int) []byte {
 func wasmRuntime(t testing.TB) *wasmhost.Runtime {
 	t.Helper()
 	rtOnce.Do(func() {
-		rt, rtErr = wasmhost.NewRuntime(context.Background(), wasmhost.Config{CacheDir: testCacheDir()})
+		rt, rtErr = wasmhost.NewRuntime(context.Background(), wasmhost.Config{CacheDir: wasmtest.CacheDir()})
 	})
 	if rtErr != nil {
 		t.Fatal(rtErr)
 	}
 	return rt
-}
-
-// testCacheDir is an on-disk compilation cache shared by test runs (as in
-// wasmhost's tests), so that only the first run pays for compiling the Go
-// guests, which takes seconds under -race. Keyed by the wazero version of
-// go.mod, because a test binary's wazero cannot tell its own version.
-func testCacheDir() string {
-	gomod, err := os.ReadFile("../../go.mod")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(gomod), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "github.com/tetratelabs/wazero" {
-			dir, err := os.UserCacheDir()
-			if err != nil {
-				return ""
-			}
-			return filepath.Join(dir, "weir-test", "wazero-"+f[1])
-		}
-	}
-	return ""
 }
 
 func TestMain(m *testing.M) {
@@ -114,9 +75,6 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "closing the runtime:", err)
 			code = 1
 		}
-	}
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
 	}
 	os.Exit(code)
 }
