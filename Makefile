@@ -5,7 +5,7 @@ EXAMPLES  := wordcount windowed-sum fraud bench
 WASM      := $(foreach e,$(EXAMPLES),examples/$(e)/$(e).wasm)
 GOFILES   := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 
-.PHONY: all build wasm test test-short run wordcount bench bench-checkpoint fuzz vet clean
+.PHONY: all build wasm test test-short run wordcount bench bench-checkpoint bench-platform fuzz vet clean
 
 all: build wasm
 
@@ -63,6 +63,13 @@ bench: wasm
 bench-checkpoint: minio
 	$(GO) test -run '^$$' -bench CheckpointOverhead -benchtime 4x -count 1 -v ./examples/bench/ckpt/
 	WEIR_BENCH_LARGE=$(LARGE) $(GO) test -run '^$$' -bench 'Incremental|Recovery' -benchtime 1x -count 1 -timeout 60m -v ./examples/bench/ckpt/
+
+# The platform benchmarks (docs/BENCHMARKS.md, "Platform"), through the REST
+# API of a real server on 127.0.0.1: noisy neighbour, API latency under 200
+# clients (and the default rate quota), module upload and validation (~3 min).
+bench-platform:
+	$(GO) test -run '^$$' -bench 'NoisyNeighbour|APILatency' -benchtime 3x -count 1 -timeout 30m -v ./platform/
+	$(GO) test -run '^$$' -bench 'ModuleUpload' -benchtime 20x -count 1 -timeout 30m -v ./platform/
 
 clean:
 	rm -rf bin $(WASM) examples/*/output

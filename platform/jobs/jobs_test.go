@@ -690,7 +690,7 @@ nodes:
   - {id: gen, source: datagen, config: {count: 10, value: {kind: constant, value: panic}}}
   - {id: op, module: h, operator: hostile, inputs: [gen]}
   - {id: out, sink: blackhole, inputs: [op]}
-restart: {strategy: fixed, attempts: 2, delay: 10ms}
+restart: {strategy: fixed, attempts: 2, delay: 1s}
 `)
 	d := e.waitState("acme", j.ID, StateFailed)
 	if !strings.Contains(d.Error, "nil map") || d.Restarts != 2 {
@@ -1313,5 +1313,29 @@ func TestSavepointRightAfterDeploy(t *testing.T) {
 		if _, err := e.m.Cancel("acme", j.ID); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestRestartDelayFloor: a tenant's job may not restart faster than
+// MinRestartDelay (a spinning job would take a core from other tenants).
+func TestRestartDelayFloor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.upload("acme", "hostile", "hostile")
+	_, err := e.m.Deploy("acme", DeployRequest{Spec: []byte(`
+name: fast
+modules: {h: hostile}
+nodes:
+  - {id: gen, source: datagen, config: {count: 10, value: {kind: constant, value: loop}}}
+  - {id: op, module: h, operator: hostile, inputs: [gen]}
+  - {id: out, sink: blackhole, inputs: [op]}
+restart: {strategy: fixed, attempts: 1000, delay: 20ms}
+`)})
+	var se runtime.SpecErrors
+	if !errors.As(err, &se) || len(se) != 1 || se[0].Field != "restart.delay" || !strings.Contains(se[0].Problem, "at least 1s") {
+		t.Fatalf("deploy with a 20ms restart delay: %v; want a restart.delay spec error", err)
+	}
+	if jobs := e.m.List("acme"); len(jobs) != 0 {
+		t.Fatalf("a refused deploy left jobs: %+v", jobs)
 	}
 }

@@ -30,6 +30,10 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
+// MinRestartDelay is the shortest restart delay a tenant's job may ask for
+// (the engine's default, 1s, is also Flink's).
+const MinRestartDelay = time.Second
+
 // CapacityError says the platform lacks the free slots a job needs.
 type CapacityError struct {
 	Needed, Free int
@@ -207,6 +211,11 @@ func (m *Manager) prepare(tenant string, spec *runtime.JobSpec, q tenants.Quotas
 	}
 	if spec.State.Dir != "" {
 		add("state.dir", "is chosen by the platform; leave it empty")
+	}
+	// A job that fails at once and restarts at once spins: its guest burns
+	// a core for up to call_timeout per attempt, taken from other tenants.
+	if d := time.Duration(spec.Restart.Delay); d != 0 && d < MinRestartDelay && spec.Restart.Strategy != runtime.RestartNone {
+		add("restart.delay", fmt.Sprintf("must be at least %v on the platform, got %v", MinRestartDelay, d))
 	}
 	pinned := map[string]PinnedModule{}
 	names := make([]string, 0, len(spec.Modules))
