@@ -1,6 +1,7 @@
 // Package platform assembles Weir's services into one process: the
-// metadata store, tenants, the module registry, the job manager and the
-// REST API, over one checkpoint/module storage and one Wasm runtime. `weir
+// metadata store, tenants, the module registry, the job manager, the
+// REST API and the web console, over one checkpoint/module storage and one
+// Wasm runtime. `weir
 // standalone` is this package plus an HTTP listener; the cluster issue adds
 // the coordinator/worker split behind the same job manager.
 //
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/checkpoint"
+	"github.com/weirstream/weir/console"
 	"github.com/weirstream/weir/platform/api"
 	"github.com/weirstream/weir/platform/jobs"
 	"github.com/weirstream/weir/platform/meta"
@@ -127,6 +129,7 @@ func Open(ctx context.Context, o Options) (p *Platform, err error) {
 		Tenants: p.Tenants, Registry: p.Registry, Jobs: p.Jobs, Logger: o.Logger,
 		TenantCleanup: func(tenant string) error { return os.RemoveAll(p.Jobs.FilesDir(tenant)) },
 	})
+	console.New(console.Config{API: p.API, Logger: o.Logger, Now: o.Clock.Now}).Register(p.API.Echo())
 	return p, nil
 }
 

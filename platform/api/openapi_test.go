@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"github.com/labstack/echo/v4"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -39,7 +40,13 @@ func TestOpenAPI(t *testing.T) {
 	}
 
 	t.Run("every registered route is documented", func(t *testing.T) {
-		routes := s.p.API.Echo().Routes()
+		// The API's routes: the web console shares the server outside /v1.
+		var routes []*echo.Route
+		for _, r := range s.p.API.Echo().Routes() {
+			if strings.HasPrefix(r.Path, "/v1/") {
+				routes = append(routes, r)
+			}
+		}
 		if len(routes) < len(api.Routes()) {
 			t.Fatalf("echo has %d routes, the table %d", len(routes), len(api.Routes()))
 		}
