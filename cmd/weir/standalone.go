@@ -84,7 +84,7 @@ func runStandalone(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer p.Close()
 	url := "http://" + displayAddr(ln.Addr())
-	fmt.Fprintf(stdout, "weir standalone %s: API %s/v1 (OpenAPI: %s/v1/openapi.json), data in %s\n", version, url, url, *dataDir)
+	fmt.Fprintf(stdout, "weir standalone %s: console %s/ · API %s/v1 (OpenAPI: %s/v1/openapi.json) · data in %s\n", version, url, url, url, *dataDir)
 	token, err := p.Bootstrap()
 	if err != nil {
 		fmt.Fprintf(stderr, "weir: %v\n", err)
@@ -184,13 +184,13 @@ func setUpDemo(p *platform.Platform, examples, url string, out io.Writer) error 
 		fmt.Fprintf(out, "job %s (%s) %s\n", j.ID, j.Name, j.State)
 	}
 	fmt.Fprintf(out, `
-demo tenant %q: owner API key (shown once):
+demo tenant %q: owner API key (shown once; sign in to the console at %s/ with it):
   %s
 try:
   export WEIR_URL=%s WEIR_TOKEN=%s
   bin/weir job list
   curl -H "Authorization: Bearer $WEIR_TOKEN" $WEIR_URL/v1/jobs
 output of the file sinks: %s
-`, demoTenant, token, url, token, files)
+`, demoTenant, url, token, url, token, files)
 	return nil
 }
