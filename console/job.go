@@ -263,11 +263,7 @@ func jobLive(r *request) error {
 		logs, after, err = jobLogTail(ctx, r.API, id, after, jobLogKeep)
 	}
 	if err != nil {
-		var pe *client.ProblemError
-		if errors.As(err, &pe) && pe.Status != http.StatusUnauthorized {
-			return r.JSON(pe.Status, map[string]string{"error": pe.Error()})
-		}
-		return err
+		return jsonFailure(r, err)
 	}
 	r.Response().Header().Set("Cache-Control", "no-store")
 	return r.JSON(http.StatusOK, jobLiveView{
@@ -275,6 +271,23 @@ func jobLive(r *request) error {
 		Vertices: jobLiveVertices(d.Graph, d.Vertices), Checkpoints: d.Checkpoints,
 		Logs: jobLogRows(logs), After: after, Time: r.c.cfg.Now().UTC(),
 	})
+}
+
+// jsonFailure answers a script's request that failed with {"error": ...}
+// and the API's status (500 for anything else, logged), so that the
+// script can say what went wrong and decide whether to try again. A key
+// no longer valid ends the session as on every page: the script then
+// lands on the sign-in page and reloads to get there.
+func jsonFailure(r *request, err error) error {
+	var pe *client.ProblemError
+	if errors.As(err, &pe) {
+		if pe.Status == http.StatusUnauthorized {
+			return err
+		}
+		return r.JSON(pe.Status, map[string]string{"error": pe.Error()})
+	}
+	r.c.cfg.Logger.Error("console live data failed", "path", r.Request().URL.Path, "err", err)
+	return r.JSON(http.StatusInternalServerError, map[string]string{"error": err.Error()})
 }
 
 // jobLiveView is the JSON of GET /jobs/{id}/live.
@@ -355,21 +368,25 @@ func jobSavepoint(r *request) error {
 
 // jobConfirmed says whether a dangerous form was confirmed: by the
 // confirmation page's button, or by job.js after weir.js's dialog. A form
-// sent without scripts renders the confirmation page instead.
-func jobConfirmed(r *request, action, title, text, button string) (bool, error) {
+// sent without scripts renders the confirmation page instead; question
+// is its title, with %s for the job's name and id.
+func jobConfirmed(r *request, action, question, text, button string) (bool, error) {
 	if r.FormValue("confirm") == "yes" {
 		return true, nil
 	}
-	id := r.Param("id")
+	d, err := r.API.Job(r.Ctx(), r.Param("id")) // a job the key cannot see is 404 here already
+	if err != nil {
+		return false, err
+	}
 	return false, r.render(http.StatusOK, "job_confirm", map[string]any{
-		"JobID": id, "Title": title, "Text": text, "Button": button,
-		"Action": "/jobs/" + url.PathEscape(id) + "/" + action, "RequestID": r.FormValue("request_id"),
+		"JobID": d.ID, "Title": fmt.Sprintf(question, d.Name+" ("+d.ID+")"), "Text": text, "Button": button,
+		"Action": "/jobs/" + url.PathEscape(d.ID) + "/" + action, "RequestID": r.FormValue("request_id"),
 	})
 }
 
 // jobStop is POST /jobs/{id}/stop: stop with a savepoint, confirmed first.
 func jobStop(r *request) error {
-	ok, err := jobConfirmed(r, "stop", "Stop job "+r.Param("id")+" with a savepoint?",
+	ok, err := jobConfirmed(r, "stop", "Stop %s with a savepoint?",
 		"The job takes a savepoint and stops. You can deploy it again from the savepoint later.", "Stop with savepoint")
 	if !ok {
 		return err
@@ -384,7 +401,7 @@ func jobStop(r *request) error {
 // jobCancel is POST /jobs/{id}/cancel, confirmed first. Canceling is
 // synchronous: the answer comes once the tasks stopped.
 func jobCancel(r *request) error {
-	ok, err := jobConfirmed(r, "cancel", "Cancel job "+r.Param("id")+"?",
+	ok, err := jobConfirmed(r, "cancel", "Cancel %s?",
 		"The job stops now, without a savepoint: records in flight and state since the last checkpoint are lost.", "Cancel the job")
 	if !ok {
 		return err
@@ -468,14 +485,11 @@ func jobRescale(r *request) error {
 func operationPage(r *request) error {
 	op, err := r.API.Operation(r.Ctx(), r.Param("id"))
 	if r.QueryParam("format") == "json" {
-		var pe *client.ProblemError
-		if errors.As(err, &pe) && pe.Status != http.StatusUnauthorized {
-			return r.JSON(pe.Status, map[string]string{"error": pe.Error()})
+		if err != nil {
+			return jsonFailure(r, err)
 		}
-		if err == nil {
-			r.Response().Header().Set("Cache-Control", "no-store")
-			return r.JSON(http.StatusOK, op)
-		}
+		r.Response().Header().Set("Cache-Control", "no-store")
+		return r.JSON(http.StatusOK, op)
 	}
 	if err != nil {
 		return err
@@ -647,9 +661,11 @@ const (
 // GraphLayout is where the nodes and edges of a job graph go in a drawing:
 // nodes in columns (layers) left to right by their longest path from a
 // source, stacked within a column; edges as SVG paths from the right side
-// of their producer to the left side of their consumer. An edge that
-// skips columns passes each through a lane of its own, so it never
-// crosses a node.
+// of their producer to the left side of their consumer, their ends spread
+// along a node's side. An edge that skips columns passes each through a
+// lane of its own, so it never crosses a node. Within a column, nodes are
+// ordered by where their inputs come from (one barycenter sweep), which
+// keeps most edges from crossing.
 type GraphLayout struct {
 	Width, Height int
 	Nodes         []NodePlace // in the graph's order
@@ -675,8 +691,9 @@ type EdgePlace struct {
 	Partition, Output string
 	// Path is SVG path data.
 	Path string
-	// LabelX, LabelY is the middle of the edge's first stretch between
-	// columns (the one leaving the producer), where its label goes.
+	// LabelX, LabelY is where the edge's label is centred: the middle of
+	// its first stretch between columns (the one leaving the producer),
+	// moved down as far as needed not to overlap another label there.
 	LabelX, LabelY int
 }
 

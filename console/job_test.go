@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -266,22 +267,26 @@ func TestLayoutGraphEmptyAndCycle(t *testing.T) {
 
 var (
 	jobWasmOnce sync.Once
-	jobWasm     []byte
+	jobWasm     map[string][]byte
 	jobWasmErr  error
 )
 
-// wordcountWasm builds examples/wordcount once per test binary.
-func wordcountWasm(t *testing.T) []byte {
+// jobTestModule builds the test's modules once per test binary:
+// examples/wordcount, and the counter that keeps its "count" state as a
+// map, which cannot start from wordcount's savepoints (an upgrade to it
+// rolls back).
+func jobTestModule(t *testing.T, name string) []byte {
 	t.Helper()
 	jobWasmOnce.Do(func() {
-		var m map[string][]byte
-		m, jobWasmErr = clienttest.Modules(map[string]clienttest.Source{"wordcount": {Pkg: "wordcount"}})
-		jobWasm = m["wordcount"]
+		jobWasm, jobWasmErr = clienttest.Modules(map[string]clienttest.Source{
+			"wordcount":       {Pkg: "wordcount"},
+			"counter-mapkind": {Pkg: "testdata/counter", Tags: "mapkind"},
+		})
 	})
 	if jobWasmErr != nil {
 		t.Fatal(jobWasmErr)
 	}
-	return jobWasm
+	return jobWasm[name]
 }
 
 // jobBrowser is a cookie-keeping HTTP client that does not follow
@@ -389,7 +394,7 @@ func (l jobLiveJSON) recordsIn(layoutNode string) int64 {
 func jobWaitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	tick := time.NewTicker(25 * time.Millisecond)
+	tick := time.NewTicker(50 * time.Millisecond) // well under the tenant's requests per second
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -411,11 +416,22 @@ nodes:
   - {id: sink, sink: blackhole, inputs: [count]}
 `
 
+// jobCountingSpec is a keyed count straight from the source, so that its
+// savepoint holds the count operator's state.
+const jobCountingSpec = `
+name: counting
+parallelism: 1
+modules: {wc: wordcount}
+nodes:
+  - {id: gen, source: datagen, config: {rate: 500, key: {kind: sequence, end: 9}}}
+  - {id: count, module: wc, operator: count, inputs: [{from: gen, partition: key}]}
+  - {id: sink, sink: blackhole, inputs: [count]}
+`
+
 // TestJobPage drives the job page of a running job against a real
 // platform: the graph, tables and live data; a savepoint through its
 // operation page; the forms' checks and confirmations; tenancy and roles.
 func TestJobPage(t *testing.T) {
-	wasm := wordcountWasm(t)
 	srv := clienttest.Start(t, platform.Options{})
 	ctx := context.Background()
 	admin := client.New(srv.URL, srv.AdminToken, nil)
@@ -433,7 +449,10 @@ func TestJobPage(t *testing.T) {
 	}
 	devToken, viewerToken, otherToken := key("acme", tenants.RoleDeveloper), key("acme", tenants.RoleViewer), key("other", tenants.RoleDeveloper)
 	dev := client.New(srv.URL, devToken, nil)
-	if _, _, err := dev.UploadModule(ctx, "wordcount", wasm); err != nil {
+	if _, _, err := dev.UploadModule(ctx, "wordcount", jobTestModule(t, "wordcount")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := dev.UploadModule(ctx, "counter", jobTestModule(t, "counter-mapkind")); err != nil {
 		t.Fatal(err)
 	}
 	j, err := dev.Deploy(ctx, []byte(jobWordsSpec), "", false)
@@ -572,7 +591,7 @@ func TestJobPage(t *testing.T) {
 		t.Fatalf("stop without confirm: %d, want the confirmation page\n%s", code, body)
 	}
 	code, _, body = b.do("POST", jobURL+"/cancel", url.Values{"csrf": {csrf}})
-	if code != http.StatusOK || !strings.Contains(body, "Cancel job "+j.ID+"?") || !strings.Contains(body, `name="confirm" value="yes"`) {
+	if code != http.StatusOK || !strings.Contains(body, "Cancel words ("+j.ID+")?") || !strings.Contains(body, `name="confirm" value="yes"`) {
 		t.Fatalf("cancel without confirm: %d, want the confirmation page\n%s", code, body)
 	}
 	if d, err := dev.Job(ctx, j.ID); err != nil || d.State != jobs.StateRunning {
@@ -591,11 +610,15 @@ func TestJobPage(t *testing.T) {
 
 	// Another tenant's job does not exist for it.
 	other := newJobBrowser(t, srv.URL, otherToken)
+	_, ocsrf := other.page("/jobs")
 	if code, _, body := other.do("GET", jobURL, nil); code != http.StatusNotFound || !strings.Contains(body, "404 Not Found") {
 		t.Fatalf("other tenant's GET %s: %d, want the 404 page", jobURL, code)
 	}
 	if code, _, body := other.do("GET", jobURL+"/live", nil); code != http.StatusNotFound || !strings.Contains(body, `"error"`) {
 		t.Fatalf("other tenant's GET live: %d %s, want a 404 JSON error", code, body)
+	}
+	if code, _, _ := other.do("POST", jobURL+"/cancel", url.Values{"csrf": {ocsrf}}); code != http.StatusNotFound {
+		t.Fatalf("other tenant's cancel: %d, want 404 (not a confirmation page)", code)
 	}
 	if code, _, _ := other.do("GET", opURL, nil); code != http.StatusNotFound {
 		t.Fatalf("other tenant's GET %s: %d, want 404", opURL, code)
@@ -622,6 +645,40 @@ func TestJobPage(t *testing.T) {
 		t.Fatalf("job page after the rescale does not show generation 2 with split ×2")
 	}
 
+	// An upgrade that cannot start rolls back; the operation page says
+	// so, with the reason.
+	counting, err := dev.Deploy(ctx, []byte(jobCountingSpec), "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	countingURL := "/jobs/" + counting.ID
+	jobWaitFor(t, "records to reach the counting job's count", func() bool { return b.live(counting.ID, 0).recordsIn("count") > 0 })
+	page, _ = b.page(countingURL)
+	if !strings.Contains(page, `<option value="counter@1">counter@1</option>`) {
+		t.Fatalf("the upgrade form does not offer counter@1")
+	}
+	code, h, body = b.do("POST", countingURL+"/upgrade", url.Values{"csrf": {csrf}, "module.wc": {"counter@1"}})
+	if code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/operations/") {
+		t.Fatalf("upgrade: %d to %q\n%s", code, h.Get("Location"), jobErrorOf(body))
+	}
+	upgradeURL := h.Get("Location")
+	jobWaitFor(t, "the upgrade operation", func() bool {
+		_, _, body := b.do("GET", upgradeURL+"?format=json", nil)
+		op = jobs.Operation{}
+		return json.Unmarshal([]byte(body), &op) == nil && op.Done
+	})
+	if !op.RolledBack || op.Error == "" {
+		t.Fatalf("upgrade to the map-state counter: %+v, want a rollback", op)
+	}
+	opPage, _ = b.page(upgradeURL)
+	if !strings.Contains(opPage, `<div class="error rolled-back" role="alert">`) || !strings.Contains(opPage, "<strong>Reason:</strong>") ||
+		!strings.Contains(html.UnescapeString(opPage), op.Error) {
+		t.Fatalf("the rolled-back upgrade's page does not show the rollback and its reason %q\n%s", op.Error, opPage)
+	}
+	if d, err := dev.Job(ctx, counting.ID); err != nil || d.Modules["wc"] != "wordcount@1" {
+		t.Fatalf("after the rollback the job runs %v (%v), want wordcount@1", d.Modules, err)
+	}
+
 	// Confirmed, the cancel happens; the page then offers nothing to do.
 	code, h, _ = b.do("POST", jobURL+"/cancel", url.Values{"csrf": {csrf}, "confirm": {"yes"}})
 	if code != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), jobURL+"?flash=") {
@@ -643,4 +700,31 @@ func jobErrorOf(page string) string {
 		return page[i:min(len(page), i+400)]
 	}
 	return page
+}
+
+// BenchmarkLayoutGraph lays out a 30-node graph (ten stages of three,
+// each node fed by every node of the stage before, and a skip edge from
+// each source to the last stage): what a job page view costs in layout.
+func BenchmarkLayoutGraph(b *testing.B) {
+	var nodes []jobs.GraphNode
+	for s := range 10 {
+		for k := range 3 {
+			n := jobs.GraphNode{ID: fmt.Sprintf("n%d_%d", s, k), Kind: "operator", Parallelism: 4}
+			if s > 0 {
+				for p := range 3 {
+					n.Inputs = append(n.Inputs, jobs.GraphEdge{From: fmt.Sprintf("n%d_%d", s-1, p), Partition: "key"})
+				}
+			}
+			if s == 9 {
+				n.Inputs = append(n.Inputs, jobs.GraphEdge{From: fmt.Sprintf("n0_%d", k), Partition: "rebalance"})
+			}
+			nodes = append(nodes, n)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if g := console.LayoutGraph(nodes); len(g.Edges) != 9*9+3 {
+			b.Fatalf("%d edges", len(g.Edges))
+		}
+	}
 }
