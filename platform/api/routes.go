@@ -170,20 +170,22 @@ func (s *Server) deleteTenant(c echo.Context, _ tenants.Principal) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	// Jobs first: it refuses while any runs, before anything is deleted.
-	if err := s.cfg.Jobs.DeleteTenant(ctx, id); err != nil {
-		return err
-	}
-	if err := s.cfg.Registry.DeleteTenant(ctx, id); err != nil {
-		return err
-	}
-	if err := s.cfg.Tenants.DeleteTenant(id); err != nil {
-		return err
-	}
-	if s.cfg.TenantCleanup != nil {
-		if err := s.cfg.TenantCleanup(id); err != nil {
+	// Jobs first: it refuses while any runs, before anything is deleted,
+	// and refuses the tenant's deploys until the rest is deleted too.
+	err := s.cfg.Jobs.DeleteTenant(ctx, id, func() error {
+		if err := s.cfg.Registry.DeleteTenant(ctx, id); err != nil {
 			return err
 		}
+		if err := s.cfg.Tenants.DeleteTenant(id); err != nil {
+			return err
+		}
+		if s.cfg.TenantCleanup != nil {
+			return s.cfg.TenantCleanup(id)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }

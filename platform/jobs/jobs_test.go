@@ -864,7 +864,7 @@ func TestTenantIsolation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := e.m.DeleteTenant(context.Background(), "beta"); err != nil {
+	if err := e.m.DeleteTenant(context.Background(), "beta", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.m.Get("acme", j.ID); err != nil {
@@ -1019,7 +1019,7 @@ func TestDeleteTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitOp("acme", op.ID)
-	if err := e.m.DeleteTenant(ctx, "acme"); !errors.Is(err, ErrConflict) {
+	if err := e.m.DeleteTenant(ctx, "acme", nil); !errors.Is(err, ErrConflict) {
 		t.Fatalf("deleting a tenant with a running job: %v", err)
 	}
 	if _, err := e.m.Get("acme", j.ID); err != nil {
@@ -1028,8 +1028,17 @@ func TestDeleteTenant(t *testing.T) {
 	if _, err := e.m.Cancel("acme", j.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.m.DeleteTenant(ctx, "acme"); err != nil {
+	// While the tenant is being deleted (its modules and keys go in the
+	// callback), a deploy for it is refused: nothing slips in between.
+	var during error
+	if err := e.m.DeleteTenant(ctx, "acme", func() error {
+		_, during = e.m.Deploy("acme", DeployRequest{Spec: []byte(countingSpec("counter@1", "late", 200, ""))})
+		return nil
+	}); err != nil {
 		t.Fatal(err)
+	}
+	if !errors.Is(during, ErrConflict) || !strings.Contains(during.Error(), "being deleted") {
+		t.Fatalf("a deploy during the tenant's deletion: %v, want a conflict", during)
 	}
 	if l := e.m.List("acme"); len(l) != 0 {
 		t.Fatalf("jobs left: %+v", l)

@@ -87,7 +87,10 @@ type Manager struct {
 
 	mu   sync.Mutex
 	jobs map[string]*entry // tenant + "/" + id
-	ops  map[string]*opEntry
+	// deleting marks tenants being deleted: deploys are refused until the
+	// deletion ends (checked under mu, where deploys commit).
+	deleting map[string]bool
+	ops      map[string]*opEntry
 }
 
 // New opens the manager and resumes the jobs that were running when the
@@ -112,7 +115,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	m := &Manager{cfg: cfg, ctx: ctx, stop: stop, jobs: map[string]*entry{}, ops: map[string]*opEntry{}}
+	m := &Manager{cfg: cfg, ctx: ctx, stop: stop, jobs: map[string]*entry{}, ops: map[string]*opEntry{}, deleting: map[string]bool{}}
 	if err := m.load(); err != nil {
 		stop()
 		return nil, err
@@ -185,6 +188,9 @@ func (m *Manager) Deploy(tenant string, req DeployRequest) (Job, error) {
 	e.rec.Name = spec.Name // with the engine's default
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.deleting[tenant] {
+		return Job{}, fmt.Errorf("tenant %q is being deleted: %w", tenant, ErrConflict)
+	}
 	if err := m.checkSlotsLocked(tenant, "", e.rec.Slots, q); err != nil {
 		return Job{}, err
 	}
@@ -463,11 +469,39 @@ func (m *Manager) Delete(ctx context.Context, tenant, id string) error {
 }
 
 // DeleteTenant forgets every job of a tenant that has none running, and
-// every savepoint and operation of it.
-func (m *Manager) DeleteTenant(ctx context.Context, tenant string) error {
-	if m.Running(tenant) {
-		return fmt.Errorf("tenant %q has jobs that are not over: %w", tenant, ErrConflict)
+// every savepoint and operation of it, then runs then (the rest of the
+// tenant's deletion: its modules, keys and record). Deploys for the tenant
+// are refused from the check for running jobs until then returns, so no
+// job can slip in between the check and the tenant's removal.
+func (m *Manager) DeleteTenant(ctx context.Context, tenant string, then func() error) error {
+	m.mu.Lock()
+	for _, e := range m.jobs {
+		if e.rec.Tenant == tenant && !e.rec.State.terminal() {
+			m.mu.Unlock()
+			return fmt.Errorf("tenant %q has jobs that are not over: %w", tenant, ErrConflict)
+		}
 	}
+	if m.deleting[tenant] {
+		m.mu.Unlock()
+		return fmt.Errorf("tenant %q is already being deleted: %w", tenant, ErrConflict)
+	}
+	m.deleting[tenant] = true
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.deleting, tenant)
+		m.mu.Unlock()
+	}()
+	if err := m.deleteTenantJobs(ctx, tenant); err != nil {
+		return err
+	}
+	if then != nil {
+		return then()
+	}
+	return nil
+}
+
+func (m *Manager) deleteTenantJobs(ctx context.Context, tenant string) error {
 	var dels []string
 	for _, prefix := range []string{recordPrefix(tenant), savepointPrefix(tenant), opPrefix(tenant), opRequestPrefix(tenant)} {
 		if err := m.cfg.Meta.Scan(prefix, func(k string, _ []byte) error { dels = append(dels, k); return nil }); err != nil {
