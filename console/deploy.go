@@ -112,6 +112,9 @@ func pickVersion(versions []registry.Version, version string) (registry.Version,
 // no free slots) in the error box.
 func (c *Console) deploy(r *request) error {
 	f := deployForm{
+		// The picked module version, kept so a failed deploy shows it again.
+		Module:           r.FormValue("module"),
+		Version:          r.FormValue("version"),
 		Spec:             strings.ReplaceAll(r.FormValue("spec"), "\r\n", "\n"),
 		FromSavepoint:    r.FormValue("from_savepoint"),
 		AllowNonRestored: r.FormValue("allow_non_restored") == "1",

@@ -699,6 +699,12 @@ func TestDeployPage(t *testing.T) {
 		t.Fatalf("%d jobs after a form without a CSRF token", n)
 	}
 
+	// The deploy form carries the picked module version, so a failed
+	// deploy shows it picked again.
+	if picked := u.get("/deploy?module=wordcount&version=1"); !strings.Contains(picked.Body, `<input type="hidden" name="module" value="wordcount"><input type="hidden" name="version" value="1">`) {
+		t.Errorf("the deploy form does not carry the picked module version")
+	}
+
 	// An invalid spec: back with the errors, each right under the line it
 	// is about, linked from the summary, and the spec kept in the editor.
 	// The platform's rules are checked first, the engine's after them.
@@ -717,7 +723,11 @@ func TestDeployPage(t *testing.T) {
 			t.Fatalf("%s: the API named %v, want %s", tc.name, pe.Errors, tc.field)
 		}
 		// Browsers send a textarea's lines with CRLF.
-		r = u.post("/deploy", url.Values{"csrf": {tok}, "spec": {strings.ReplaceAll(bad, "\n", "\r\n")}}).want(http.StatusBadRequest)
+		r = u.post("/deploy", url.Values{"csrf": {tok}, "spec": {strings.ReplaceAll(bad, "\n", "\r\n")}, "module": {"wordcount"}, "version": {"1"}}).want(http.StatusBadRequest)
+		// The picked module version is still picked.
+		if !strings.Contains(r.Body, `<option value="wordcount" selected>`) {
+			t.Errorf("%s: after a failed deploy the module picker lost wordcount", tc.name)
+		}
 		lines := strings.Split(bad, "\n")
 		line := 0
 		for i, l := range lines {
