@@ -412,6 +412,22 @@ func nodeField(i int, n *NodeSpec) string {
 	return fmt.Sprintf("nodes[%d] (%s)", i, n.ID)
 }
 
+// Validate reports the problems of the spec's structure — everything that
+// needs neither modules nor connectors: sections, nodes, edges and
+// partitioning — as Compile would, without changing the spec. The platform
+// uses it to report these together with its own rules' problems.
+func (s *JobSpec) Validate() SpecErrors {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return SpecErrors{{Field: "", Problem: err.Error()}}
+	}
+	var c JobSpec
+	if err := json.Unmarshal(b, &c); err != nil {
+		return SpecErrors{{Field: "", Problem: err.Error()}}
+	}
+	return c.validateStructure(func(*NodeSpec) (bool, bool) { return false, false })
+}
+
 // validateStructure checks everything that needs neither modules nor
 // connectors, and fills defaults (partitioning included, which needs to know
 // whether operators are keyed: keyedOf answers that, or reports unknown).

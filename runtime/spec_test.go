@@ -98,3 +98,23 @@ func TestSpecJSONAccepted(t *testing.T) {
 	runSpec(t, env, `{"name": "j", "nodes": [{"id": "s", "source": "src"}, {"id": "o", "sink": "collect", "inputs": [{"from": "s"}]}]}`)
 	equalLines(t, env.col.sorted("o"), []string{"k=v@1"})
 }
+
+// TestValidateDoesNotChangeTheSpec: Validate reports structural problems
+// without filling defaults into the spec it was given.
+func TestValidateDoesNotChangeTheSpec(t *testing.T) {
+	spec, err := ParseSpec([]byte(`
+nodes:
+  - {id: a, source: datagen}
+  - {id: b, sink: blackhole, inputs: [{from: a, partition: hash}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := spec.Validate()
+	if len(errs) != 1 || errs[0].Field != "nodes[1] (b).inputs[0].partition" {
+		t.Fatalf("Validate = %v", errs)
+	}
+	if spec.Name != "" || spec.Parallelism != 0 || spec.MaxParallelism != 0 {
+		t.Fatalf("Validate filled defaults into the spec: %+v", spec)
+	}
+}

@@ -1348,3 +1348,36 @@ restart: {strategy: fixed, attempts: 1000, delay: 20ms}
 		t.Fatalf("a refused deploy left jobs: %+v", jobs)
 	}
 }
+
+// TestSpecErrorsTogether: the platform's rules and the engine's structural
+// checks are reported in one answer.
+func TestSpecErrorsTogether(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.upload("acme", "counter", "counter-v1")
+	_, err := e.m.Deploy("acme", DeployRequest{Spec: []byte(`
+name: both
+state: {dir: /tmp/mine}
+modules: {c: counter@1}
+nodes:
+  - {id: gen, source: datagen, config: {count: 10}}
+  - {id: count, module: c, operator: count, inputs: [{from: gen, partition: hash}]}
+  - {id: out, sink: blackhole, inputs: [nope]}
+`)})
+	var se runtime.SpecErrors
+	if !errors.As(err, &se) {
+		t.Fatalf("deploy: %v, want spec errors", err)
+	}
+	fields := map[string]bool{}
+	for _, x := range se {
+		fields[x.Field] = true
+	}
+	for _, want := range []string{"state.dir", "nodes[1] (count).inputs[0].partition", "nodes[2] (out).inputs[0].from"} {
+		if !fields[want] {
+			t.Errorf("spec errors %v lack %s", se, want)
+		}
+	}
+	if jobs := e.m.List("acme"); len(jobs) != 0 {
+		t.Fatalf("a refused deploy left jobs: %+v", jobs)
+	}
+}

@@ -247,6 +247,17 @@ func (m *Manager) prepare(tenant string, spec *runtime.JobSpec, q tenants.Quotas
 		spec.Modules[name] = runtime.ModuleSpec{Ref: p.Pinned}
 	}
 	if len(errs) > 0 {
+		// With the engine's structural problems, so that one answer names
+		// every problem it can.
+		seen := map[string]bool{}
+		for _, e := range errs {
+			seen[e.Field] = true
+		}
+		for _, e := range spec.Validate() {
+			if !seen[e.Field] {
+				errs = append(errs, e)
+			}
+		}
 		return nil, errs
 	}
 	// Sandbox limits: the quota is the default and the ceiling.
