@@ -494,85 +494,70 @@ func (s *Server) cancelJob(c echo.Context, p tenants.Principal) error {
 	return c.JSON(http.StatusOK, j)
 }
 
-// OperationRequest is the optional body of savepoint and stop.
+// OperationRequest is the optional body of savepoint and stop, and part
+// of upgrade's and rescale's.
 type OperationRequest struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-func (s *Server) triggerSavepoint(c echo.Context, p tenants.Principal) error {
-	var req OperationRequest
-	if err := s.decodeJSON(c, &req, true); err != nil {
+func (o *OperationRequest) requestID() string { return o.RequestID }
+
+// startOperation decodes an operation's body (optional for savepoint and
+// stop), reads its request id (header or body) and answers the operation
+// start began, or the earlier one of the same request id.
+func startOperation[B any, PB interface {
+	*B
+	requestID() string
+}](s *Server, c echo.Context, optional bool, start func(body *B, requestID string) (jobs.Operation, error)) error {
+	body := PB(new(B))
+	if err := s.decodeJSON(c, body, optional); err != nil {
 		return err
 	}
-	rid, err := requestID(c, req.RequestID)
+	rid, err := requestID(c, body.requestID())
 	if err != nil {
 		return err
 	}
-	op, err := s.cfg.Jobs.TriggerSavepoint(p.Tenant, c.Param("job"), rid)
+	op, err := start((*B)(body), rid)
 	if err != nil {
 		return err
 	}
 	return accepted(c, op)
 }
 
+func (s *Server) triggerSavepoint(c echo.Context, p tenants.Principal) error {
+	return startOperation(s, c, true, func(_ *OperationRequest, rid string) (jobs.Operation, error) {
+		return s.cfg.Jobs.TriggerSavepoint(p.Tenant, c.Param("job"), rid)
+	})
+}
+
 func (s *Server) stopJob(c echo.Context, p tenants.Principal) error {
-	var req OperationRequest
-	if err := s.decodeJSON(c, &req, true); err != nil {
-		return err
-	}
-	rid, err := requestID(c, req.RequestID)
-	if err != nil {
-		return err
-	}
-	op, err := s.cfg.Jobs.Stop(p.Tenant, c.Param("job"), rid)
-	if err != nil {
-		return err
-	}
-	return accepted(c, op)
+	return startOperation(s, c, true, func(_ *OperationRequest, rid string) (jobs.Operation, error) {
+		return s.cfg.Jobs.Stop(p.Tenant, c.Param("job"), rid)
+	})
 }
 
 // Upgrade is the body of POST /v1/jobs/{job}/upgrade.
 type Upgrade struct {
 	jobs.UpgradeRequest
-	RequestID string `json:"request_id,omitempty"`
+	OperationRequest
 }
 
 func (s *Server) upgradeJob(c echo.Context, p tenants.Principal) error {
-	var req Upgrade
-	if err := s.decodeJSON(c, &req, false); err != nil {
-		return err
-	}
-	rid, err := requestID(c, req.RequestID)
-	if err != nil {
-		return err
-	}
-	op, err := s.cfg.Jobs.Upgrade(p.Tenant, c.Param("job"), rid, req.UpgradeRequest)
-	if err != nil {
-		return err
-	}
-	return accepted(c, op)
+	return startOperation(s, c, false, func(b *Upgrade, rid string) (jobs.Operation, error) {
+		return s.cfg.Jobs.Upgrade(p.Tenant, c.Param("job"), rid, b.UpgradeRequest)
+	})
 }
 
 // Rescale is the body of POST /v1/jobs/{job}/rescale.
 type Rescale struct {
 	jobs.RescaleRequest
-	RequestID string `json:"request_id,omitempty"`
+	OperationRequest
 }
 
 func (s *Server) rescaleJob(c echo.Context, p tenants.Principal) error {
-	var req Rescale
-	if err := s.decodeJSON(c, &req, false); err != nil {
-		return err
-	}
-	rid, err := requestID(c, req.RequestID)
-	if err != nil {
-		return err
-	}
-	op, err := s.cfg.Jobs.Rescale(p.Tenant, c.Param("job"), rid, req.RescaleRequest)
-	if err != nil {
-		return err
-	}
-	return accepted(c, op)
+	return startOperation(s, c, false, func(b *Rescale, rid string) (jobs.Operation, error) {
+		return s.cfg.Jobs.Rescale(p.Tenant, c.Param("job"), rid, b.RescaleRequest)
+	})
 }
 
 func (s *Server) listExceptions(c echo.Context, p tenants.Principal) error {
