@@ -172,28 +172,6 @@ func wordCounts(text string) map[string]int {
 
 const cliInput = "To be or not to be\nthat is the question\nwhether tis nobler in the mind to suffer\n"
 
-const cliWordcountSpec = `
-name: wc
-parallelism: 2
-modules: {wc: wordcount@1}
-nodes:
-  - {id: lines, source: file, parallelism: 1, config: {path: in/input.txt, format: lines}}
-  - {id: split, module: wc, operator: split, inputs: [{from: lines, partition: rebalance}]}
-  - {id: count, module: wc, operator: count, inputs: [{from: split, partition: key}]}
-  - {id: out, sink: file, config: {path: out, format: kv}, inputs: [count]}
-`
-
-const cliCounterSpec = `
-name: counter
-parallelism: 1
-modules: {counter: counter@1}
-checkpoints: {interval: 200ms}
-nodes:
-  - {id: gen, source: datagen, config: {rate: 500, key: {kind: sequence, end: 9}}}
-  - {id: count, module: counter, operator: count, inputs: [{from: gen, partition: key}]}
-  - {id: out, sink: blackhole, inputs: [count]}
-`
-
 // TestClientCommands is a tenant's day through the CLI against a real
 // server: an admin creates the tenant and its owner's key, the owner
 // uploads a module, runs a word count to its correct output, and operates
@@ -281,7 +259,7 @@ func TestClientCommands(t *testing.T) {
 	// A bounded job to its correct output.
 	srv.WriteFile(t, "acme", "in/input.txt", cliInput)
 	spec := filepath.Join(dir, "wc.yaml")
-	writeFile(t, spec, cliWordcountSpec)
+	writeFile(t, spec, clienttest.WordcountSpec)
 	var job jobs.Job
 	w.json(owner, &job, "job", "deploy", spec)
 	if job.ID == "" || job.Modules["wc"] != "wordcount@1" {
@@ -328,7 +306,7 @@ func TestClientCommands(t *testing.T) {
 	// An unbounded job: savepoint, idempotent retries, rescale, upgrade,
 	// stop, with its log followed to the end.
 	spec = filepath.Join(dir, "counter.yaml")
-	writeFile(t, spec, cliCounterSpec)
+	writeFile(t, spec, clienttest.CounterSpec)
 	w.json(owner, &job, "job", "deploy", spec)
 	w.waitRecords(owner, job.ID, "count", 50)
 

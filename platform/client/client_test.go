@@ -168,29 +168,6 @@ func checkRunningCounts(t *testing.T, lines []string, want map[string]int) {
 	}
 }
 
-const wordcountSpec = `
-name: wc
-parallelism: 2
-modules: {wc: wordcount@1}
-nodes:
-  - {id: lines, source: file, parallelism: 1, config: {path: in/input.txt, format: lines}}
-  - {id: split, module: wc, operator: split, inputs: [{from: lines, partition: rebalance}]}
-  - {id: count, module: wc, operator: count, inputs: [{from: split, partition: key}]}
-  - {id: out, sink: file, config: {path: out, format: kv}, inputs: [count]}
-`
-
-// counterSpec is an unbounded keyed job: datagen over keys 0..9.
-const counterSpec = `
-name: counter
-parallelism: 1
-modules: {counter: counter@1}
-checkpoints: {interval: 200ms}
-nodes:
-  - {id: gen, source: datagen, config: {rate: 500, key: {kind: sequence, end: 9}}}
-  - {id: count, module: counter, operator: count, inputs: [{from: gen, partition: key}]}
-  - {id: out, sink: blackhole, inputs: [count]}
-`
-
 const inputText = "The quick brown fox\njumps over the lazy dog\nthe dog sleeps, the fox runs 42 times\n"
 
 // TestScenario drives every method of the client against a real server:
@@ -346,7 +323,7 @@ checkpoints: {storage: /tmp/x}
 
 	// A bounded job, to its correct output.
 	srv.WriteFile(t, "acme", "in/input.txt", inputText)
-	job, err := owner.Deploy(ctx, []byte(wordcountSpec), "", false)
+	job, err := owner.Deploy(ctx, []byte(clienttest.WordcountSpec), "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +366,7 @@ checkpoints: {storage: /tmp/x}
 
 	// An unbounded job through savepoint, upgrade, a failed upgrade, rescale
 	// and stop.
-	job, err = owner.Deploy(ctx, []byte(counterSpec), "", false)
+	job, err = owner.Deploy(ctx, []byte(clienttest.CounterSpec), "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,7 +478,7 @@ checkpoints: {storage: /tmp/x}
 	}
 
 	// Start again from the stop's savepoint, then cancel.
-	resumed, err := owner.Deploy(ctx, []byte(counterSpec), stopSP.ID, false)
+	resumed, err := owner.Deploy(ctx, []byte(clienttest.CounterSpec), stopSP.ID, false)
 	if err != nil || resumed.Savepoint != stopSP.ID {
 		t.Fatalf("deploy from savepoint: %+v, %v", resumed, err)
 	}
@@ -707,7 +684,7 @@ func BenchmarkGetJob(b *testing.B) {
 	if _, _, err := c.UploadModule(ctx, "counter", benchModule(b)); err != nil {
 		b.Fatal(err)
 	}
-	job, err := c.Deploy(ctx, []byte(counterSpec), "", false)
+	job, err := c.Deploy(ctx, []byte(clienttest.CounterSpec), "", false)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -86,3 +86,29 @@ type Source = wasmtest.Source
 
 // Modules builds Wasm modules from the examples (wasmtest.Modules).
 func Modules(sources map[string]Source) (map[string][]byte, error) { return wasmtest.Modules(sources) }
+
+// WordcountSpec is a bounded job over the tenant's file in/input.txt:
+// wordcount@1's split and count, written to the file sink folder out.
+const WordcountSpec = `
+name: wc
+parallelism: 2
+modules: {wc: wordcount@1}
+nodes:
+  - {id: lines, source: file, parallelism: 1, config: {path: in/input.txt, format: lines}}
+  - {id: split, module: wc, operator: split, inputs: [{from: lines, partition: rebalance}]}
+  - {id: count, module: wc, operator: count, inputs: [{from: split, partition: key}]}
+  - {id: out, sink: file, config: {path: out, format: kv}, inputs: [count]}
+`
+
+// CounterSpec is an unbounded keyed job with checkpoints: datagen over
+// keys 0..9 into counter@1's count.
+const CounterSpec = `
+name: counter
+parallelism: 1
+modules: {counter: counter@1}
+checkpoints: {interval: 200ms}
+nodes:
+  - {id: gen, source: datagen, config: {rate: 500, key: {kind: sequence, end: 9}}}
+  - {id: count, module: counter, operator: count, inputs: [{from: gen, partition: key}]}
+  - {id: out, sink: blackhole, inputs: [count]}
+`
