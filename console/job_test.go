@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"regexp"
 	"slices"
@@ -291,45 +289,18 @@ func jobTestModule(t *testing.T, name string) []byte {
 
 // jobBrowser is a cookie-keeping HTTP client that does not follow
 // redirects (the tests look at them).
-type jobBrowser struct {
-	t    *testing.T
-	base string
-	http *http.Client
-}
+// jobBrowser is a signed-in browser (session_test.go's).
+type jobBrowser struct{ *browser }
 
 func newJobBrowser(t *testing.T, base, token string) *jobBrowser {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	b := &jobBrowser{t: t, base: base, http: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	b := &jobBrowser{newBrowser(t, base)}
 	if code, h, _ := b.do("POST", "/signin", url.Values{"token": {token}}); code != http.StatusSeeOther || h.Get("Location") != "/jobs" {
 		t.Fatalf("sign-in: %d to %q", code, h.Get("Location"))
 	}
 	return b
 }
 
-func (b *jobBrowser) do(method, path string, form url.Values) (int, http.Header, string) {
-	b.t.Helper()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
-	}
-	req, err := http.NewRequest(method, b.base+path, body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := b.http.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(out)
-}
-
-var jobCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // page GETs a page that must answer 200 and returns it with its CSRF token.
 func (b *jobBrowser) page(path string) (string, string) {
@@ -338,7 +309,7 @@ func (b *jobBrowser) page(path string) (string, string) {
 	if code != http.StatusOK {
 		b.t.Fatalf("GET %s: %d\n%s", path, code, body)
 	}
-	m := jobCSRF.FindStringSubmatch(body)
+	m := csrfRE.FindStringSubmatch(body)
 	if m == nil {
 		b.t.Fatalf("GET %s: no CSRF token in the page", path)
 	}

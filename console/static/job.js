@@ -111,7 +111,9 @@
       const live = r.body;
       // A new generation (upgrade, rescale) may have another graph, and a
       // job that ended has other actions: the server draws those.
-      if (String(live.generation) !== generation || ["finished", "failed", "canceled", "stopped"].includes(live.state)) {
+      // So may a page drawn before the tasks ran (no rows for them yet).
+      const drawnBefore = live.vertices.some((v) => !rows.has(v.key));
+      if (drawnBefore || String(live.generation) !== generation || ["finished", "failed", "canceled", "stopped"].includes(live.state)) {
         location.reload();
         return false;
       }
