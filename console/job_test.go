@@ -301,7 +301,6 @@ func newJobBrowser(t *testing.T, base, token string) *jobBrowser {
 	return b
 }
 
-
 // page GETs a page that must answer 200 and returns it with its CSRF token.
 func (b *jobBrowser) page(path string) (string, string) {
 	b.t.Helper()
