@@ -79,37 +79,25 @@ func DefaultQuotas() Quotas {
 // WithDefaults returns q with every zero field set to its default.
 func (q Quotas) WithDefaults() Quotas {
 	d := DefaultQuotas()
-	if q.Slots == 0 {
-		q.Slots = d.Slots
-	}
-	if q.MemoryPages == 0 {
-		q.MemoryPages = d.MemoryPages
-	}
-	if q.CallTimeout == 0 {
-		q.CallTimeout = d.CallTimeout
-	}
-	if q.Modules == 0 {
-		q.Modules = d.Modules
-	}
-	if q.ModuleBytes == 0 {
-		q.ModuleBytes = d.ModuleBytes
-	}
-	if q.StateBytes == 0 {
-		q.StateBytes = d.StateBytes
-	}
-	if q.RetainedCheckpoints == 0 {
-		q.RetainedCheckpoints = d.RetainedCheckpoints
-	}
-	if q.Savepoints == 0 {
-		q.Savepoints = d.Savepoints
-	}
-	if q.RequestsPerSecond == 0 {
-		q.RequestsPerSecond = d.RequestsPerSecond
-	}
-	if q.RequestBurst == 0 {
-		q.RequestBurst = d.RequestBurst
-	}
+	orDefault(&q.Slots, d.Slots)
+	orDefault(&q.MemoryPages, d.MemoryPages)
+	orDefault(&q.CallTimeout, d.CallTimeout)
+	orDefault(&q.Modules, d.Modules)
+	orDefault(&q.ModuleBytes, d.ModuleBytes)
+	orDefault(&q.StateBytes, d.StateBytes)
+	orDefault(&q.RetainedCheckpoints, d.RetainedCheckpoints)
+	orDefault(&q.Savepoints, d.Savepoints)
+	orDefault(&q.RequestsPerSecond, d.RequestsPerSecond)
+	orDefault(&q.RequestBurst, d.RequestBurst)
 	return q
+}
+
+// orDefault sets a zero *v to d.
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 // Validate checks every field; zero is valid (it means the default). The
