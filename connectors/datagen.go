@@ -10,7 +10,6 @@ import (
 
 	"github.com/weirstream/weir/abi"
 	"github.com/weirstream/weir/runtime"
-	"github.com/weirstream/weir/runtime/clock"
 )
 
 // datagenConfig is the config of the datagen source (documented in doc.go).
@@ -65,7 +64,7 @@ func NewDatagenFactory() runtime.SourceFactory {
 		if err != nil {
 			return nil, err
 		}
-		return func() runtime.Source { return &datagenSource{plan: plan} }, nil
+		return func() runtime.Source { return newDatagenSource(plan) }, nil
 	}
 }
 
@@ -179,100 +178,44 @@ func (p *datagenPlan) sequenceTimestamp(idx uint64) int64 {
 // except those a restored checkpoint says were generated already.
 type datagenSource struct {
 	plan *datagenPlan
-
-	clock clock.Clock
-	share share
-	// restored is set by Restore, which fixes share before Open.
-	restored bool
-	opened   bool
-	next     uint64 // next candidate global index, of this subtask's class
-	end      uint64 // count, or MaxUint64 when unbounded
-
-	// Rate limiting: emitted records since started, on the task clock.
-	started time.Time
-	emitted uint64
+	cur  indexCursor
 
 	kbuf, vbuf []byte
 }
 
-// skipBudget bounds the already-generated indices one Poll steps over after
-// a restore (most are jumped over in bulk; see indexSet.firstFree), so that
-// Poll returns to the task loop promptly even when a rescale left long
-// stretches to skip.
-const skipBudget = 1 << 16
+func newDatagenSource(plan *datagenPlan) *datagenSource {
+	return &datagenSource{plan: plan, cur: indexCursor{
+		what:  "datagen source",
+		kind:  snapKindDatagen,
+		count: plan.count,
+		rate:  plan.rate,
+	}}
+}
 
 // Open positions the subtask at its first index and starts the rate clock.
 func (s *datagenSource) Open(_ context.Context, info runtime.TaskInfo) error {
-	subtask, p, err := checkTask(info)
-	if err != nil {
-		return fmt.Errorf("datagen source: %w", err)
-	}
-	if s.restored {
-		if s.share.sub != uint64(subtask) || s.share.par != uint64(p) {
-			return fmt.Errorf("datagen source node %q: Open as subtask %d of %d after Restore as subtask %d of %d", info.NodeID, subtask, p, s.share.sub, s.share.par)
-		}
-	} else {
-		s.share = newShare(indexSet{}, uint64(subtask), uint64(p))
-	}
-	s.clock = info.Clock
-	if s.clock == nil {
-		s.clock = clock.Real{}
-	}
-	s.next = s.share.start()
-	s.end = s.plan.count
-	if s.end == 0 {
-		s.end = math.MaxUint64
-	}
-	// The rate restarts here, also after a restore: records due while the
-	// job was down are not made up in a burst.
-	s.started = s.clock.Now()
-	s.emitted = 0
-	s.opened = true
-	return nil
+	return s.cur.open(info)
 }
 
 // Poll generates up to maxRecords records; with a rate it generates only
 // those due by now, waiting (on the task clock, up to ctx's deadline) until
 // at least one is.
 func (s *datagenSource) Poll(ctx context.Context, w runtime.RecordWriter, maxRecords int) (bool, error) {
-	if !s.opened {
-		return false, errors.New("datagen source: Poll before Open")
-	}
-	// Step over restored indices first: there may be nothing left, and the
-	// rate must not be spent waiting for a record that will not come.
-	if s.next < s.share.high {
-		next, ok := s.share.skipDone(s.next, skipBudget)
-		s.next = next
-		if !ok {
-			return false, nil
-		}
-	}
-	if s.next >= s.end {
-		return true, nil
-	}
-	n := uint64(max(maxRecords, 1))
-	if s.plan.rate > 0 {
-		due, err := s.waitDue(ctx)
-		if due == 0 {
-			return false, err
-		}
-		n = min(n, due)
+	n, done, err := s.cur.begin(ctx, maxRecords)
+	if n == 0 {
+		return done, err
 	}
 	p := s.plan
 	ts := abi.NoTimestamp
 	if p.tsMode == tsProcessing {
-		ts = s.clock.Now().UnixMilli()
+		ts = s.cur.clock.Now().UnixMilli()
 	}
-	idx, stride, end, high := s.next, s.share.par, s.end, s.share.high
 	key, value := s.kbuf[:0], p.fixedValue
 	written := uint64(0)
-	for written < n && idx < end {
-		if idx < high && s.share.isDone(idx) {
-			var ok bool
-			if idx, ok = s.share.skipDone(idx, skipBudget); !ok {
-				break
-			}
-			continue
+	for ; written < n; written++ {
+		idx, ok := s.cur.take()
+		if !ok {
+			break
 		}
 		if p.key != nil {
 			key = p.key.appendField(key[:0], idx)
@@ -285,96 +228,21 @@ func (s *datagenSource) Poll(ctx context.Context, w runtime.RecordWriter, maxRec
 			ts = p.sequenceTimestamp(idx)
 		}
 		w.Write(key, value, ts)
-		idx += stride
-		written++
-	}
-	if idx < end && idx < high {
-		// Report done with the last records when only restored ones follow.
-		idx, _ = s.share.skipDone(idx, skipBudget)
 	}
 	s.kbuf = key
-	s.next = idx
-	s.emitted += written
-	return idx >= end, nil
+	return s.cur.finish(written), nil
 }
 
 // Snapshot implements runtime.CheckpointedSource: the count, then the set
 // of indices generated so far over the node (see doc.go, "Checkpoint
 // formats").
-func (s *datagenSource) Snapshot() ([]byte, error) {
-	if !s.opened {
-		return nil, errors.New("datagen source: Snapshot before Open")
-	}
-	w := sourceSnapshot(snapKindDatagen, &s.share)
-	w.uvarint(s.plan.count)
-	set := s.share.produced(s.next)
-	set.encode(w)
-	return w.finish(), nil
-}
+func (s *datagenSource) Snapshot() ([]byte, error) { return s.cur.snapshot() }
 
 // Restore implements runtime.CheckpointedSource. Every old snapshot must be
 // of a datagen node with the same count (the index space); seed, rate and
 // generators may change, since a position is an index, not a record.
 func (s *datagenSource) Restore(info runtime.TaskInfo, states [][]byte) error {
-	subtask, p, err := checkTask(info)
-	if err != nil {
-		return fmt.Errorf("datagen source: %w", err)
-	}
-	done, err := restoreSourceStates(states, snapKindDatagen, func(_ int, r *snapReader) error {
-		count := r.uvarint("count")
-		if r.err != nil {
-			return r.err
-		}
-		if count != s.plan.count {
-			return fmt.Errorf("count differs: the checkpoint was taken with count %d, the config has %d", count, s.plan.count)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("datagen source node %q subtask %d: restore: %w", info.NodeID, subtask, err)
-	}
-	s.share = newShare(done, uint64(subtask), uint64(p))
-	s.restored = true
-	return nil
-}
-
-// waitDue returns how many records are due at the clock's now, waiting for
-// the next one when none is. It returns 0 when ctx ends first: nil at its
-// deadline (Poll's normal return to the task loop), ctx's error when
-// cancelled.
-func (s *datagenSource) waitDue(ctx context.Context) (uint64, error) {
-	for {
-		elapsed := s.clock.Now().Sub(s.started)
-		// Estimate, then correct with dueAfter itself, so that waiting
-		// until dueAfter(emitted) always makes a record due whatever the
-		// float rounding.
-		allowed := uint64(elapsed.Seconds()*s.plan.rate) + 1
-		for allowed > 0 && s.dueAfter(allowed-1) > elapsed {
-			allowed--
-		}
-		for s.dueAfter(allowed) <= elapsed {
-			allowed++
-		}
-		if allowed > s.emitted {
-			return allowed - s.emitted, nil
-		}
-		select {
-		case <-s.clock.After(s.dueAfter(s.emitted) - elapsed):
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return 0, nil
-			}
-			return 0, ctx.Err()
-		}
-	}
-}
-
-// dueAfter is when record n (0-based, of this subtask) is due, measured from
-// the start: the rate allows one record at once and one more every 1/rate s.
-// Computing every due time from the start (not from the previous record)
-// keeps rounding from accumulating.
-func (s *datagenSource) dueAfter(n uint64) time.Duration {
-	return time.Duration(math.Ceil(float64(n) / s.plan.rate * float64(time.Second)))
+	return s.cur.restore(info, states)
 }
 
 // Close implements runtime.Source.

@@ -502,7 +502,7 @@ func BenchmarkDatagenPoll(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			src := &datagenSource{plan: plan}
+			src := newDatagenSource(plan)
 			ctx := context.Background()
 			if err := src.Open(ctx, taskInfo(0, 1, clock.NewFake(time.Unix(0, 0)))); err != nil {
 				b.Fatal(err)

@@ -33,7 +33,8 @@ type RegisterOptions struct {
 }
 
 // Register adds every connector of this package to c under its job-spec name:
-// sources "datagen" and "file", sinks "print", "blackhole" and "file".
+// sources "datagen", "nexmark" and "file", sinks "print", "blackhole" and
+// "file".
 // Relative file paths resolve against the working directory.
 func Register(c *runtime.Connectors) { RegisterWithOptions(c, RegisterOptions{}) }
 
@@ -63,6 +64,7 @@ func RegisterWithOptions(c *runtime.Connectors, o RegisterOptions) {
 		counters = new(BlackholeCounters)
 	}
 	c.Sources["datagen"] = NewDatagenFactory()
+	c.Sources["nexmark"] = newNexmarkFactory()
 	root := fileRoot{base: o.BaseDir, confined: o.Confine}
 	c.Sources["file"] = newFileSourceFactory(root)
 	c.Sinks["print"] = newPrintFactory(shared)

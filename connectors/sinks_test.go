@@ -451,9 +451,10 @@ func TestFileSinkOpenError(t *testing.T) {
 }
 
 func TestRegister(t *testing.T) {
-	c := &runtime.Connectors{Sources: map[string]runtime.SourceFactory{"kafka": nil}}
+	// Register keeps what the map already holds.
+	c := &runtime.Connectors{Sources: map[string]runtime.SourceFactory{"custom": nil}}
 	Register(c)
-	for _, name := range []string{"datagen", "file", "kafka"} {
+	for _, name := range []string{"datagen", "nexmark", "file", "custom"} {
 		if _, ok := c.Sources[name]; !ok {
 			t.Errorf("source %q missing", name)
 		}
@@ -463,7 +464,7 @@ func TestRegister(t *testing.T) {
 			t.Errorf("sink %q missing", name)
 		}
 	}
-	if len(c.Sources) != 3 || len(c.Sinks) != 3 {
+	if len(c.Sources) != 4 || len(c.Sinks) != 3 {
 		t.Errorf("sources %d sinks %d", len(c.Sources), len(c.Sinks))
 	}
 }

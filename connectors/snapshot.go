@@ -25,6 +25,7 @@ const (
 	snapKindDatagen    byte = 1
 	snapKindFileSource byte = 2
 	snapKindFileSink   byte = 3
+	snapKindNexmark    byte = 4 // nexmark source: the datagen payload (nexmarksource.go)
 
 	// snapVersion is the payload version every kind writes. A reader
 	// accepts exactly the versions it knows; a newer one is an error that
@@ -43,6 +44,8 @@ func snapKindName(k byte) string {
 		return "file source"
 	case snapKindFileSink:
 		return "file sink"
+	case snapKindNexmark:
+		return "nexmark source"
 	}
 	return fmt.Sprintf("unknown kind %d", k)
 }
