@@ -1,6 +1,7 @@
-// Package connectors owns Weir's built-in sources and sinks: the datagen and
-// file sources, and the print, blackhole and file sinks. Register adds them
-// to a runtime.Connectors under the names a job spec uses.
+// Package connectors owns Weir's built-in sources and sinks: the datagen,
+// nexmark, file and Kafka sources, and the print, blackhole, file and Kafka
+// sinks. Register adds them to a runtime.Connectors under the names a job
+// spec uses.
 //
 // The package knows only the runtime's connector contract (runtime.Source,
 // runtime.Sink, runtime.CheckpointedSource, runtime.TwoPhaseSink,
@@ -13,9 +14,10 @@
 // the runtime's business. Sources assign event timestamps; watermarks are
 // the runtime's business too.
 //
-// Guarantees: datagen and file are rewindable sources and the file sink is
-// exactly-once (two-phase commit tied to checkpoints), so a job from these
-// connectors has exactly-once output in its file sinks. print is
+// Guarantees: datagen, nexmark, file and kafka are rewindable sources, and
+// the file sink and the kafka sink in exactly-once mode are exactly-once
+// (two-phase commit tied to checkpoints), so a job from these connectors
+// has exactly-once output in those sinks. print is
 // at-least-once: lines printed before a failure are printed again when the
 // job replays from its last checkpoint.
 //
@@ -105,6 +107,74 @@
 // not made up in a burst. A restore checks the snapshot's count against the
 // config (a different count is another index space, an error); seed, rate
 // and generators may change between a savepoint and its restore.
+//
+// # Source "nexmark"
+//
+// Generates the events of the Nexmark benchmark (people, auctions and bids)
+// with package connectors/nexmark, a port of the generator of
+// github.com/nexmark/nexmark: for the same knobs, event n is the event the
+// reference generator emits after n others (see that package for the
+// fidelity argument, and for the one change that makes it deterministic).
+// Bounded when count > 0, unbounded otherwise.
+//
+//	count                integer, default 0. Total number of events over all
+//	                     subtasks (the reference's events.num); 0 means
+//	                     unbounded.
+//	rate                 number, default 0. Events per second over the node
+//	                     (each of p subtasks delivers rate/p); 0 means as
+//	                     fast as possible. Fractions allowed.
+//	format               "row" (default): the event in the row layout of
+//	                     nexmark.Event (package abi/row); "json": the
+//	                     reference's Kafka JSON, {"event_type":2,
+//	                     "person":null,"auction":null,"bid":{...}}, with
+//	                     timestamps as "2026-01-01 00:00:00.001" (UTC, as
+//	                     Flink's json format writes TIMESTAMP(3)).
+//	seed                 integer, default 0. 0 is the reference's events;
+//	                     any other seed changes every random choice but
+//	                     not event types, ids or times.
+//	baseTime             integer, epoch milliseconds, default 1767225600000
+//	                     (2026-01-01T00:00:00Z): the time of event number 0
+//	                     (the reference uses the wall clock at start).
+//	firstEventRate       integer, default 10000. Event-time rate: event
+//	                     timestamps advance 1/firstEventRate s per event,
+//	                     whatever the delivery rate.
+//	nextEventRate        integer, default firstEventRate. Must equal it:
+//	                     the reference declares it but never uses it.
+//	personProportion     integers, default 1, 3, 46: the shares of each
+//	auctionProportion    type; event ids cycle through persons, auctions,
+//	bidProportion        then bids.
+//	avgPersonByteSize    integers 0..1048576, default 200, 500, 100: the
+//	avgAuctionByteSize   average event sizes the extra fields pad events
+//	avgBidByteSize       to.
+//	hotAuctionRatio      integers >= 1, default 2, 4, 4: a bid is for a hot
+//	hotSellersRatio      auction, an auction by a hot seller, a bid by a
+//	hotBiddersRatio      hot bidder with probability 1 - 1/ratio.
+//	numActivePeople      integer, default 1000: people picked from for
+//	                     non-hot sellers and bidders.
+//	numInFlightAuctions  integer, default 100: auctions picked from for
+//	                     non-hot bids; sets auction lengths too.
+//	outOfOrderGroupSize  integer >= 1, default 1: event numbers are shuffled
+//	                     within groups of this many (1: timestamps in order).
+//	firstEventId         integers >= 0, default 1 and 1, as the reference's
+//	firstEventNumber     "nexmark" table source sets them: event 0 has id 2.
+//
+// Each record has an empty key, the event as its value and the event's
+// dateTime as its timestamp (epoch milliseconds). Subtask s of p generates
+// the event numbers n with n % p == s in ascending order, so the union over
+// subtasks is exactly the parallelism-1 stream and, with outOfOrderGroupSize
+// 1, every subtask's timestamps never decrease. All subtasks share one
+// event-time timeline: the reference instead gives each of its p
+// generators a timeline p times slower (numEventGenerators); both have
+// firstEventRate events per second of event time over the node.
+//
+// Rate limiting and checkpoints work exactly as datagen's (with the rate
+// over the node instead of per subtask): the snapshot (kind 4, the datagen
+// payload: parallelism, subtask, count, set) holds the set of event
+// numbers generated over the node, so a restore at any parallelism
+// generates every event not generated yet, once, and since events are pure
+// functions of their number the output is the one an uninterrupted run
+// would have produced. count must not change across a restore; every other
+// field may.
 //
 // # Source "file"
 //
@@ -294,6 +364,231 @@
 // one directory would remove each other's files. After a Restore, Open removes nothing: the committed output of
 // the earlier attempt is the first part of this run's output.
 //
+// # Source and sink "kafka"
+//
+// Read from and write to Apache Kafka with franz-go (any broker speaking
+// the Kafka protocol; exactly-once needs Kafka 3.0 or later). Tested
+// against franz-go's kfake broker over TCP. TLS and SASL are not
+// configurable yet.
+//
+// Source config:
+//
+//	brokers            required. Bootstrap brokers, a list of "host:port".
+//	topics             required. Topic names; every partition is read.
+//	format             "raw" (default), "json" or "row". Values pass
+//	                   through byte for byte; json checks that each is one
+//	                   JSON object, row that it is an abi/row row.
+//	startFrom          "earliest" (default), "latest" or "timestamp": where
+//	                   a partition starts when no checkpoint says.
+//	startTimestamp     epoch milliseconds, required with "timestamp": each
+//	                   partition starts at its first record at or after it
+//	                   (at its end when there is none).
+//	timestamp          "record" (default: the Kafka record's timestamp),
+//	                   "field" (implied by timestampField) or "none".
+//	timestampField     json: a top-level member name; row: the index of an
+//	                   int field (epoch milliseconds).
+//	timestampFormat    json only: "millis" (default), "seconds" or
+//	                   "rfc3339", as the file source's.
+//	headers            boolean, default false: the value becomes the
+//	                   headers envelope (below) of the Kafka value and its
+//	                   headers.
+//	isolation          "read_committed" (default) or "read_uncommitted".
+//	discoveryInterval  duration, default "10s", at least 10ms; 0 turns
+//	                   discovery off.
+//	groupId            string, default none: commit offsets to this
+//	                   consumer group, for monitoring only.
+//	stopAtEnd          boolean, default false: bounded (below).
+//
+// Records: the key is the Kafka key (a null key is empty), the value the
+// Kafka value (a null value is empty, or null inside the envelope), the
+// timestamp as configured (a Kafka timestamp of -1 gives none). A value
+// that is not of the format, or whose timestamp field is missing or does
+// not parse, fails the task naming where it is:
+//
+//	kafka source node "in" subtask 1: topic "bids" partition 3 offset 17: value is not a JSON object: "{\"price\": "
+//
+// Isolation: read_committed (the default, so that the output of an
+// exactly-once sink is read as committed) skips the records of aborted
+// transactions and holds back those of open ones; transaction markers are
+// consumed, so offsets move past them.
+//
+// Partitions and subtasks. Subtask s of p reads the partitions whose
+// (topic index + partition) % p == s, the topic index being the topic's
+// place in the sorted list of distinct configured topics: for a single
+// topic, partition i goes to subtask i % p. The rule depends only on the
+// config and the partition, never on how many partitions exist, so that
+// partitions added while the job runs never move existing ones between
+// subtasks (an index over all partitions sorted by topic and partition
+// would shift when an earlier topic grows), and the topic offset spreads
+// the first partitions of several small topics over subtasks. A subtask
+// may own no partition; it then only waits for new ones.
+//
+// Discovery. Every discoveryInterval, on the task's clock (TaskInfo.Clock),
+// each subtask asks the brokers for the topics' partition counts in the
+// background; Poll takes the result. New partitions it owns are read from
+// their earliest offset, since all their records are new. A topic that
+// does not exist at Open is logged and, with discovery on, read once it
+// appears, from the earliest offset too.
+//
+// Bounded input (stopAtEnd: true). At Open each subtask lists the end
+// offsets of its partitions (the last stable offsets under read_committed,
+// the high watermarks otherwise), reads up to them, and Poll reports done
+// once every partition reached its end: records produced later are not
+// read. After a restore the ends are listed again at its Open. No
+// discovery. A compacted partition whose last offsets were compacted away
+// never reaches its end; stopAtEnd is for tests, benchmarks and backfills
+// of ordinary topics.
+//
+// Checkpoints. The source is a runtime.CheckpointedSource: a snapshot
+// holds the offset of the next record of every partition the subtask
+// owns, and the list of configured topics. Offsets in checkpoints, not
+// consumer group commits, are where the source resumes, and a restore
+// always wins over startFrom. Restore merges the offsets of every old
+// subtask's snapshot and each new subtask takes those of the partitions it
+// owns under the new parallelism, so a rescaled job reads every record the
+// checkpoint had not covered exactly once. A partition missing from the
+// snapshots of a topic the checkpoint read (created after it) starts at
+// its earliest offset; a topic new to the config starts per startFrom.
+// latest and timestamp starts are resolved to offsets at Open, so a
+// checkpoint taken before a partition's first record restores to the same
+// place rather than to a later "latest". An offset that retention deleted
+// meanwhile resumes at the log start, with a warning.
+//
+// Consumer group (groupId). At each snapshot the subtask commits its
+// offsets to the group in the background, as a standalone consumer
+// (generation -1), so that lag monitoring works. The commits are best
+// effort, may be ahead of the last completed checkpoint, and are never
+// read back.
+//
+// Sink config:
+//
+//	brokers                required. Bootstrap brokers, as the source's.
+//	topic                  required. Every record goes to it.
+//	format                 "raw" (default), "json" or "row": values are
+//	                       checked as the source checks them, not converted.
+//	headers                boolean, default false: every value is a headers
+//	                       envelope; its value and headers are written.
+//	deliveryGuarantee      "at-least-once" (default) or "exactly-once".
+//	transactionalIdPrefix  required with exactly-once (see below), not
+//	                       allowed otherwise.
+//	transactionTimeout     exactly-once only; duration, default "15m".
+//	linger                 duration 0..1m, default "10ms": how long a
+//	                       partition's records wait for more before a
+//	                       produce request is built.
+//	compression            "none" (default), "gzip", "snappy", "lz4" or
+//	                       "zstd".
+//
+// Records: the key is the Kafka key, except that an empty key is written
+// as a null key, so that keyless records spread over partitions (franz-go's
+// sticky partitioner) instead of hashing to one; keyed records go to the
+// partition of Kafka's default (murmur2) partitioner, as from a Java
+// producer. The record's timestamp is the Kafka timestamp (none: the
+// produce time). An empty value is written as an empty value, not as a
+// null one: only a null value in an envelope writes a tombstone.
+//
+// At-least-once: one idempotent producer per subtask (retries never
+// duplicate a record); PreCommit waits until every record written so far
+// is acknowledged, so a completed checkpoint covers delivered records, and
+// after a failure the records since the last completed checkpoint are
+// written again. It is a runtime.TwoPhaseSink only to flush at the
+// barrier; it has no transactions and no state.
+//
+// Exactly-once: Kafka transactions tied to checkpoints (two-phase commit).
+// Subtask s writes through a small pool of transactional producers with
+// ids "<prefix>-<s>-<k>", k = 0, 1, ...
+//
+//   - The records between two barriers form one transaction. PreCommit(n)
+//     flushes it and leaves it open as checkpoint n's; its state lists every
+//     pre-committed transaction not committed yet (normally one) with its
+//     transactional id, producer id and epoch. The producer's client is
+//     closed (which does not end the transaction) and the next record
+//     starts a transaction under another id of the pool, with a new client.
+//   - Commit(n) commits every pending transaction up to n with a raw EndTxn
+//     carrying the producer id and epoch of the state: the very request a
+//     restore sends, so one code path commits in both cases, also after
+//     Close, and nothing depends on the client's own bookkeeping (franz-go
+//     v1.22.2 was seen to end a transaction whose records it had written
+//     as an abort, believing nothing was produced).
+//   - Restore takes the states of the old subtasks i with i % p == s and
+//     Open commits their transactions with a raw EndTxn carrying the
+//     producer id and epoch from the state, without initialising the
+//     transactional id, which would abort them. Kafka answers a repeated
+//     commit of a committed transaction with success, so it is idempotent.
+//     A transaction Kafka refuses to commit is logged as an error and the
+//     job goes on: either the brokers aborted it (it outlived
+//     transactionTimeout, and its records are lost) or it was committed
+//     long ago and its id moved on (a restore from an older checkpoint or
+//     savepoint). The commits happen at Open rather than in Restore because
+//     a failed Restore fails the job for good, while a broker that is away
+//     at Open fails only the attempt.
+//   - Open then aborts what earlier attempts left open: it lists the open
+//     transactions (ListTransactions) and initialises every id
+//     "<prefix>-<j>-<k>" with j % p == s, which aborts its transaction and
+//     fences its producer. Each family j belongs to exactly one new subtask,
+//     the one that committed j's transactions just before, so no subtask
+//     aborts what another must commit. A fresh start does the same, so
+//     transactions of an attempt that failed before its first checkpoint
+//     do not block readers until they time out.
+//   - A producer whose transaction was committed is reused only once a
+//     checkpoint later than the commit has completed. Until then a restore
+//     may still resend that transaction's commit (its checkpoint can be the
+//     latest completed one), and had the id begun another transaction
+//     meanwhile the commit would be refused or, on brokers without KIP-890,
+//     commit the wrong one. In steady state a subtask cycles through two or
+//     three ids.
+//   - Close aborts the unfinished transaction (best effort) and leaves the
+//     pre-committed ones for Commit or the next attempt.
+//
+// Why a transactionalIdPrefix? Transactional ids identify a sink's
+// producers across attempts, which is what lets a restarted job commit and
+// abort its predecessors' transactions; two jobs (or two sinks) sharing a
+// prefix would fence and abort each other's. Use one prefix per job and
+// sink, stable across restarts and savepoints. Changing it between a
+// savepoint and its restore works (states hold whole ids), but
+// transactions left open under the old prefix are not aborted: they time
+// out.
+//
+// Readers with read_committed see a checkpoint's records when it completes
+// (latency about a checkpoint interval); an open transaction holds back
+// read_committed readers of its partitions until then. transactionTimeout
+// must exceed the checkpoint interval plus the time a checkpoint takes
+// and a failed job takes to restore; it may not exceed the brokers'
+// transaction.max.timeout.ms (15m by default, the default here). A job
+// cancelled for good leaves its pre-committed transactions open until they
+// time out. Without checkpoints the whole output is one transaction,
+// FinalCheckpoint's, visible when the job has finished.
+//
+// The headers envelope is an abi/row row: field 0 is the value (a bytes
+// field, or null for a null value), then each header's key (bytes) and
+// value (bytes, or null) in pairs. An operator reads it with row.Reader
+// (IsNull or Bytes for the value, then Bytes per key and value); a sink
+// with headers: true takes every value in this form, so headers written by
+// a source with headers: true reach the output unchanged. The envelope is
+// lossless (null and empty are told apart).
+//
+// Client settings. Both connectors retry with Kafka's Java back-off (100ms
+// doubling to 1s, not franz-go's 250ms to 5s) and refresh metadata at
+// most every 250ms (not 5s), so that a broker that comes back or a
+// partition that moves is seen within a second; the source's fetches wait
+// at most 500ms (Kafka's fetch.max.wait.ms) so that newly added partitions
+// join the next fetch promptly. Open retries what it needs from the brokers
+// (metadata, offsets, transactions) for up to a minute before it fails the
+// attempt. While a job runs, fetches and produce requests are retried
+// without limit, so a broker that goes away and comes back stalls the job
+// (checkpoints wait for the flush); a transaction commit that cannot reach
+// its coordinator fails the attempt instead, and the restored attempt
+// commits the transaction at its Open. Either way nothing is lost or
+// written twice.
+//
+// Snapshot formats (the envelope of "Checkpoint formats", kinds 5 and 6):
+//
+//	kafka source  parallelism, subtask, topic count, per topic its name,
+//	              partition count, per partition its topic index, number
+//	              and next offset + 2 (0: nothing read yet, start at the
+//	              earliest offset)
+//	kafka sink    subtask, transaction count, per transaction its
+//	              checkpoint id, transactional id, producer id and epoch
+//
 // # Output formats (print and file sinks)
 //
 //   - value: the value's bytes.
@@ -319,7 +614,9 @@
 // snapshot and a future format apart and say which:
 //
 //	"WEIR"   4 bytes, magic
-//	kind     1 byte: 1 datagen source, 2 file source, 3 file sink
+//	kind     1 byte: 1 datagen source, 2 file source, 3 file sink,
+//	         4 nexmark source (the datagen payload), 5 kafka source,
+//	         6 kafka sink
 //	version  1 byte: the payload's version, 1 for every kind today; a
 //	         reader accepts only versions it knows
 //	payload  uvarints (encoding/binary) and strings (uvarint length, bytes)

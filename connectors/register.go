@@ -33,8 +33,8 @@ type RegisterOptions struct {
 }
 
 // Register adds every connector of this package to c under its job-spec name:
-// sources "datagen", "nexmark" and "file", sinks "print", "blackhole" and
-// "file".
+// sources "datagen", "nexmark", "file" and "kafka", sinks "print",
+// "blackhole", "file" and "kafka".
 // Relative file paths resolve against the working directory.
 func Register(c *runtime.Connectors) { RegisterWithOptions(c, RegisterOptions{}) }
 
@@ -70,6 +70,8 @@ func RegisterWithOptions(c *runtime.Connectors, o RegisterOptions) {
 	c.Sinks["print"] = newPrintFactory(shared)
 	c.Sinks["blackhole"] = NewBlackholeFactory(counters)
 	c.Sinks["file"] = newFileSinkFactory(root)
+	c.Sources["kafka"] = NewKafkaSourceFactory()
+	c.Sinks["kafka"] = NewKafkaSinkFactory()
 }
 
 // lockedWriter serialises whole writes of several sinks to one writer.
@@ -125,4 +127,6 @@ var (
 	_ runtime.CheckpointedSource = (*datagenSource)(nil)
 	_ runtime.CheckpointedSource = (*fileSource)(nil)
 	_ runtime.TwoPhaseSink       = (*fileSink)(nil)
+	_ runtime.CheckpointedSource = (*kafkaSource)(nil)
+	_ runtime.TwoPhaseSink       = (*kafkaSink)(nil)
 )

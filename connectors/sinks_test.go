@@ -454,17 +454,17 @@ func TestRegister(t *testing.T) {
 	// Register keeps what the map already holds.
 	c := &runtime.Connectors{Sources: map[string]runtime.SourceFactory{"custom": nil}}
 	Register(c)
-	for _, name := range []string{"datagen", "nexmark", "file", "custom"} {
+	for _, name := range []string{"datagen", "nexmark", "file", "kafka", "custom"} {
 		if _, ok := c.Sources[name]; !ok {
 			t.Errorf("source %q missing", name)
 		}
 	}
-	for _, name := range []string{"print", "blackhole", "file"} {
+	for _, name := range []string{"print", "blackhole", "file", "kafka"} {
 		if c.Sinks[name] == nil {
 			t.Errorf("sink %q missing", name)
 		}
 	}
-	if len(c.Sources) != 4 || len(c.Sinks) != 3 {
+	if len(c.Sources) != 5 || len(c.Sinks) != 4 {
 		t.Errorf("sources %d sinks %d", len(c.Sources), len(c.Sinks))
 	}
 }

@@ -12,7 +12,7 @@ import (
 // share one envelope (documented in doc.go, "Checkpoint formats"):
 //
 //	"WEIR"  magic, 4 bytes
-//	kind    1 byte: snapKindDatagen, snapKindFileSource or snapKindFileSink
+//	kind    1 byte: one of the snapKind constants below
 //	version 1 byte: the payload's format version (1 for every kind today)
 //	payload kind-specific, built from uvarints and length-prefixed strings
 //	crc     4 bytes, little endian: CRC-32C (Castagnoli) of all bytes before
@@ -22,10 +22,12 @@ import (
 const (
 	snapMagic = "WEIR"
 
-	snapKindDatagen    byte = 1
-	snapKindFileSource byte = 2
-	snapKindFileSink   byte = 3
-	snapKindNexmark    byte = 4 // nexmark source: the datagen payload (nexmarksource.go)
+	snapKindDatagen     byte = 1
+	snapKindFileSource  byte = 2
+	snapKindFileSink    byte = 3
+	snapKindNexmark     byte = 4 // nexmark source: the datagen payload (nexmarksource.go)
+	snapKindKafkaSource byte = 5 // kafka source: offsets per partition (kafkasource.go)
+	snapKindKafkaSink   byte = 6 // kafka sink: pre-committed transactions (kafkasink.go)
 
 	// snapVersion is the payload version every kind writes. A reader
 	// accepts exactly the versions it knows; a newer one is an error that
@@ -46,6 +48,10 @@ func snapKindName(k byte) string {
 		return "file sink"
 	case snapKindNexmark:
 		return "nexmark source"
+	case snapKindKafkaSource:
+		return "kafka source"
+	case snapKindKafkaSink:
+		return "kafka sink"
 	}
 	return fmt.Sprintf("unknown kind %d", k)
 }
