@@ -1,11 +1,11 @@
 # Weir build. `make run` starts the platform with the demo tenant and jobs; `make test` runs every test.
 GO        ?= go
 BIN       := bin/weir
-EXAMPLES  := wordcount windowed-sum fraud bench
+EXAMPLES  := wordcount windowed-sum fraud bench nexmark
 WASM      := $(foreach e,$(EXAMPLES),examples/$(e)/$(e).wasm)
 GOFILES   := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 
-.PHONY: all build wasm test test-short run wordcount bench bench-checkpoint bench-platform fuzz vet clean
+.PHONY: all build wasm test test-short run wordcount bench bench-checkpoint bench-platform bench-nexmark fuzz vet clean
 
 all: build wasm
 
@@ -70,6 +70,14 @@ bench-checkpoint: minio
 bench-platform:
 	$(GO) test -run '^$$' -bench 'NoisyNeighbour|APILatency' -benchtime 3x -count 1 -timeout 30m -v ./platform/
 	$(GO) test -run '^$$' -bench 'ModuleUpload' -benchtime 20x -count 1 -timeout 30m -v ./platform/
+
+# Nexmark q0-q8 (generator -> query -> blackhole, 1 M events, parallelism
+# 1), each with its operators in Wasm and compiled natively in the same run,
+# events per busy core; then Kafka source -> Wasm map -> Kafka sink on kfake,
+# at-least-once and exactly-once (docs/BENCHMARKS.md, "Nexmark and Kafka").
+bench-nexmark: wasm
+	$(GO) test -run '^$$' -bench Nexmark -benchtime 3x -count 1 -timeout 60m -v ./examples/nexmark/
+	$(GO) test -run '^$$' -bench KafkaPipeline -benchtime 3x -count 1 -timeout 30m -v ./examples/bench/kafka/
 
 clean:
 	rm -rf bin $(WASM) examples/*/output

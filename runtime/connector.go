@@ -109,7 +109,11 @@ const FinalCheckpoint int64 = 1<<63 - 1
 // transactions of the old subtasks i with i % info.Parallelism ==
 // info.Subtask (idempotently: they may have been committed already), and
 // discards every other pending transaction those old subtasks left behind
-// (those of checkpoints after n, which never completed).
+// (those of checkpoints after n, which never completed). A Restore error
+// fails the job for good (the checkpoint cannot be used), so a sink whose
+// commits need the network only decodes and checks its states in Restore
+// and does the committing in Open, whose errors are retried like any task
+// failure (the Kafka sink does so).
 type TwoPhaseSink interface {
 	Sink
 	PreCommit(ctx context.Context, checkpoint int64) ([]byte, error)

@@ -96,9 +96,9 @@ func TestErrors(t *testing.T) {
 		read func(r *Reader)
 		want string
 	}{
-		{"wrong kind", good, func(r *Reader) { r.String() }, "row: field 0: want bytes, got int"},
+		{"wrong kind", good, func(r *Reader) { _ = r.String() }, "row: field 0: want bytes, got int"},
 		{"second field wrong", good, func(r *Reader) { r.Int(); r.Int() }, "row: field 1: want int, got bytes"},
-		{"past the end", good, func(r *Reader) { r.Int(); r.String(); r.Int() }, "field 2: want int: row: truncated"},
+		{"past the end", good, func(r *Reader) { r.Int(); _ = r.String(); r.Int() }, "field 2: want int: row: truncated"},
 		{"truncated int", good[:5], func(r *Reader) { r.Int() }, "field 0: int ends after 5 bytes: row: truncated"},
 		{"truncated bytes", good[:len(good)-1], func(r *Reader) { r.Int(); r.Bytes() }, "field 1: 3 bytes: row: truncated"},
 		{"bad bool", []byte{4, 2}, func(r *Reader) { r.Bool() }, "row: field 0: bool byte 2"},

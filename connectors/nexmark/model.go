@@ -172,6 +172,9 @@ func (e *Event) DecodeRow(b []byte) error {
 	if r.Err() != nil {
 		return fmt.Errorf("nexmark event: %w", r.Err())
 	}
+	if t < 0 || t > int64(BidType) {
+		return fmt.Errorf("nexmark event: unknown type %d", t)
+	}
 	switch Type(t) {
 	case PersonType:
 		p := &e.Person
@@ -204,8 +207,6 @@ func (e *Event) DecodeRow(b []byte) error {
 		bd.URL = r.String()
 		bd.DateTime = r.Int()
 		bd.Extra = r.String()
-	default:
-		return fmt.Errorf("nexmark event: unknown type %d", t)
 	}
 	if !r.Done() {
 		if r.Err() != nil {

@@ -46,6 +46,8 @@ func TestEventRowErrors(t *testing.T) {
 	}{
 		{"empty", nil, "nexmark event: field 0: want int: row: truncated"},
 		{"unknown type", row.AppendInt(nil, 7), "nexmark event: unknown type 7"},
+		// A type whose low byte is a bid's is still unknown.
+		{"wide type", row.AppendInt(nil, 0x3030303030303002), "nexmark event: unknown type 3472328296227680258"},
 		{"truncated", good[:len(good)-2], "nexmark bid: field 7"},
 		{"trailing bytes", append(good[:len(good):len(good)], 0), "nexmark bid: 1 bytes after the last field"},
 		{"person read as bid", row.AppendString(row.AppendInt(nil, 2), "x"), "nexmark bid: row: field 1: want int, got bytes"},
