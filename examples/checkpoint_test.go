@@ -770,3 +770,102 @@ func TestStartFromRetainedCheckpoint(t *testing.T) {
 		t.Fatalf("output differs: %s", diffLines(got, want))
 	}
 }
+
+// savepointThenFail fails one task right after the first savepoint that
+// does not stop the job has completed, before a later checkpoint can.
+type savepointThenFail struct {
+	mu         sync.Mutex
+	checkpoint bool // a checkpoint completed: there is something to restore
+	armed      bool
+	failed     bool
+}
+
+func (s *savepointThenFail) event(e runtime.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch e.Kind {
+	case runtime.EventCheckpoint:
+		s.checkpoint = true
+	case runtime.EventSavepoint:
+		if !s.failed {
+			s.armed = true
+		}
+	}
+}
+
+func (s *savepointThenFail) fault(string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.armed {
+		s.armed, s.failed = false, true
+		return errChaos
+	}
+	return nil
+}
+
+// TestIntermediateSavepointCommitsNothing: a savepoint that does not stop
+// the job must not commit the exactly-once sink's output, because a failure
+// after it restores from the checkpoint before it and replays that output
+// (Flink does not commit on such savepoints either). The output must still
+// be every record's count exactly once.
+func TestIntermediateSavepointCommitsNothing(t *testing.T) {
+	const n = 12000
+	input, want := writeKeyed(t, n, 40)
+	module := buildModule(t, "testdata/counter")
+	r := counterRun{module: module, input: input, out: t.TempDir(), storage: t.TempDir(), stateDir: t.TempDir(),
+		srcP: 1, p: 2, backend: "memory", interval: "200ms", mode: runtime.ModeExactlyOnce, perMs: 4}
+	spec, err := runtime.ParseSpec([]byte(fmt.Sprintf(counterSpec, r.module, r.srcP, r.input, r.out, r.p,
+		r.backend, r.stateDir, r.interval, r.mode)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf := &savepointThenFail{}
+	store, err := checkpoint.OpenStorage(r.storage, checkpoint.StorageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, err := runtime.Compile(context.Background(), spec, runtime.Options{
+		Connectors:  connectorsWithThrottle(r.perMs),
+		LoadModule:  runtime.WasmLoader(wasmRuntime(t)),
+		Checkpoint:  &runtime.CheckpointOptions{Storage: store},
+		OnEvent:     sf.event,
+		InjectFault: sf.fault,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- job.Run(ctx) }()
+	// Wait for a completed checkpoint, then take a savepoint.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		sf.mu.Lock()
+		ok := sf.checkpoint
+		sf.mu.Unlock()
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no checkpoint completed within a minute")
+		}
+		runtimeGosched()
+	}
+	if _, _, err := job.Savepoint(ctx, ""); err != nil {
+		t.Fatalf("savepoint: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("job: %v", err)
+	}
+	sf.mu.Lock()
+	failed := sf.failed
+	sf.mu.Unlock()
+	if !failed {
+		t.Fatal("the injected failure after the savepoint never fired")
+	}
+	got := committed(t, r.out)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("output after a savepoint and a failure differs: %d vs %d lines; %s", len(got), len(want), diffLines(got, want))
+	}
+}

@@ -226,7 +226,14 @@ func (j *Job) triggerBarrier(b checkpoint.Barrier) error {
 }
 
 func (j *Job) checkpointCompleted(b checkpoint.Barrier) {
-	if a := j.cp.current.Load(); a != nil {
+	// A savepoint that does not stop the job commits nothing (as in Flink
+	// since 1.15): recovery restores from checkpoints only, so output
+	// committed by such a savepoint would be written again by a restore
+	// from the checkpoint before it. Its transactions stay pending and are
+	// committed with the next checkpoint (a two-phase sink's pre-commit
+	// state lists every transaction not committed yet). A stop-with-
+	// savepoint is the job's last point and commits.
+	if a := j.cp.current.Load(); a != nil && (!b.Savepoint || b.Stop) {
 		for _, t := range a.tasks {
 			for {
 				old := t.cp.done.Load()

@@ -99,7 +99,9 @@ const FinalCheckpoint int64 = 1<<63 - 1
 // PreCommit(FinalCheckpoint).
 //
 // Commit(n) makes every pending transaction of this subtask with id <= n
-// visible. It is called after checkpoint n completed (possibly from another
+// visible. It is called after checkpoint n completed (or a savepoint that
+// stopped the job; a savepoint that does not stop it commits nothing, its
+// transactions are committed with the next checkpoint) (possibly from another
 // goroutine than the task's, but never concurrently with other calls on the
 // sink) and must be idempotent.
 //

@@ -138,7 +138,7 @@ nodes:
 		{"keyed operator fed by forward", base("counter@1", "{id: count, module: c, operator: count, inputs: [{from: gen, partition: forward}]}", out, ""),
 			"nodes[1] (count).inputs[0].partition", "keyed"},
 		{"unknown operator", base("counter@1", "{id: count, module: c, operator: nope, inputs: [gen]}", out, ""), "nodes[1] (count).operator", "nope"},
-		{"unknown sink", base("counter@1", count, "{id: out, sink: kafka, inputs: [count]}", ""), "nodes[2] (out).sink", "kafka"},
+		{"unknown sink", base("counter@1", count, "{id: out, sink: pulsar, inputs: [count]}", ""), "nodes[2] (out).sink", "pulsar"},
 		{"bad source config", base("counter@1", count, out, "") + "\n", "", ""}, // replaced below
 		{"unknown field", "name: x\nnodez: []\n", "", "nodez"},
 		{"empty spec", "", "", "empty"},
