@@ -454,6 +454,21 @@
 // place rather than to a later "latest". An offset that retention deleted
 // meanwhile resumes at the log start, with a warning.
 //
+// A restored partition the brokers do not list at Open (a broker whose
+// metadata lags, a topic briefly unknown) keeps its offset: the subtask
+// that owns it carries the offset in its snapshots, with a warning, and
+// reads from there once the partition appears, at a discovery or at the
+// Open of a later restore (read from its earliest offset, it would be read
+// twice). A nil entry among the restored states, which the runtime passes
+// for an old subtask that snapshotted nothing, counts as a snapshot that
+// read nothing: the partitions that subtask owned start at their earliest
+// offset, whatever startFrom says, since none of their records were
+// produced (this may read records older than the job's first start with
+// startFrom latest or timestamp: the offsets those resolved to are not
+// known). When every entry is nil, the configured topics count as the
+// checkpoint's, so every partition starts at its earliest offset: the
+// rule does not depend on how many entries are nil.
+//
 // Consumer group (groupId). At each snapshot the subtask commits its
 // offsets to the group in the background, as a standalone consumer
 // (generation -1), so that lag monitoring works. The commits are best
@@ -514,13 +529,30 @@
 //     producer id and epoch from the state, without initialising the
 //     transactional id, which would abort them. Kafka answers a repeated
 //     commit of a committed transaction with success, so it is idempotent.
-//     A transaction Kafka refuses to commit is logged as an error and the
-//     job goes on: either the brokers aborted it (it outlived
-//     transactionTimeout, and its records are lost) or it was committed
-//     long ago and its id moved on (a restore from an older checkpoint or
-//     savepoint). The commits happen at Open rather than in Restore because
-//     a failed Restore fails the job for good, while a broker that is away
-//     at Open fails only the attempt.
+//     The commits happen at Open rather than in Restore because a failed
+//     Restore fails the job for good, while a broker that is away at Open
+//     fails only the attempt.
+//   - A transaction Kafka refuses to commit because it is gone for good is
+//     logged as an error and the job goes on; these are the answers
+//     PRODUCER_FENCED (INVALID_PRODUCER_EPOCH from brokers before 2.7),
+//     INVALID_TXN_STATE and INVALID_PRODUCER_ID_MAPPING, as Flink's
+//     committer tells them apart. Either the brokers aborted it (it outlived
+//     transactionTimeout: the epoch was bumped, or under KIP-890 the
+//     transaction ended as an abort) or forgot its producer
+//     (transactional.id.expiration.ms), and its records are lost, or it was
+//     committed long ago and its id moved on (a restore from an older
+//     checkpoint or savepoint). Any other error (an authorization failure,
+//     TRANSACTION_ABORTABLE, a coordinator away for longer than the
+//     retries) fails the attempt, and the next attempt tries the commit
+//     again: the transaction may still be there to commit, so skipping it
+//     could lose records that a fixed ACL or a returning broker would have
+//     saved. A refusal that persists keeps the job restarting until the
+//     cause is fixed or the transaction times out.
+//   - EndTxn and InitProducerID requests are retried while the brokers
+//     answer CONCURRENT_TRANSACTIONS (they do while they complete or abort
+//     the id's previous transaction asynchronously, after a lost EndTxn
+//     response or when an id with an open transaction is initialised),
+//     with the usual back-off and within the usual bounds.
 //   - Open then aborts what earlier attempts left open: it lists the open
 //     transactions (ListTransactions) and initialises every id
 //     "<prefix>-<j>-<k>" with j % p == s, which aborts its transaction and
@@ -534,8 +566,12 @@
 //     may still resend that transaction's commit (its checkpoint can be the
 //     latest completed one), and had the id begun another transaction
 //     meanwhile the commit would be refused or, on brokers without KIP-890,
-//     commit the wrong one. In steady state a subtask cycles through two or
-//     three ids.
+//     commit the wrong one. The same holds across a restore: the ids of the
+//     subtask's own pool whose transactions Open committed from restored
+//     checkpoint n are reused only once a checkpoint after n completed
+//     (lower ids of the pool are free at once), so that an attempt that
+//     fails before that leaves the next restore of n a commit Kafka
+//     accepts. In steady state a subtask cycles through two or three ids.
 //   - Close aborts the unfinished transaction (best effort) and leaves the
 //     pre-committed ones for Commit or the next attempt.
 //
@@ -585,9 +621,15 @@
 //	kafka source  parallelism, subtask, topic count, per topic its name,
 //	              partition count, per partition its topic index, number
 //	              and next offset + 2 (0: nothing read yet, start at the
-//	              earliest offset)
+//	              earliest offset); the partitions are those the subtask
+//	              reads and those restored that it owns but the brokers
+//	              did not list yet
 //	kafka sink    subtask, transaction count, per transaction its
-//	              checkpoint id, transactional id, producer id and epoch
+//	              checkpoint id, transactional id, producer id and epoch;
+//	              an id is "<prefix>-<subtask>-<k>", read from the right
+//	              (subtask and k decimal, k below 32, the prefix any
+//	              non-empty string, also one other than the configured
+//	              one, see "Why a transactionalIdPrefix?")
 //
 // # Output formats (print and file sinks)
 //

@@ -214,13 +214,33 @@ const kafkaRequestTimeout = 60 * time.Second
 // back-off. op reports a Kafka error code as a kerr error so that its
 // retriability is known.
 func retryKafka(ctx context.Context, what string, op func(context.Context) error) error {
+	return retryKafkaIf(ctx, what, retriableKafkaError, op)
+}
+
+// retryKafkaTxn is retryKafka for the requests of the transaction
+// protocol (InitProducerID, EndTxn): it also retries
+// CONCURRENT_TRANSACTIONS, which kerr marks non-retriable because franz-go
+// retries it only inside its own transaction code. A broker answers it
+// while it completes or aborts the id's previous transaction
+// asynchronously (after a lost EndTxn response, or an InitProducerID that
+// takes over an open transaction), and the same request succeeds once
+// that is done. The retries are bounded like any others, by ctx.
+func retryKafkaTxn(ctx context.Context, what string, op func(context.Context) error) error {
+	return retryKafkaIf(ctx, what, func(err error) bool {
+		return errors.Is(err, kerr.ConcurrentTransactions) || retriableKafkaError(err)
+	}, op)
+}
+
+// retryKafkaIf is retryKafka with retriable deciding which errors are
+// worth another attempt.
+func retryKafkaIf(ctx context.Context, what string, retriable func(error) bool, op func(context.Context) error) error {
 	backoff := 50 * time.Millisecond
 	for {
 		err := op(ctx)
 		if err == nil {
 			return nil
 		}
-		if !retriableKafkaError(err) || ctx.Err() != nil {
+		if !retriable(err) || ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		t := time.NewTimer(backoff)

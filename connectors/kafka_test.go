@@ -13,6 +13,9 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +27,87 @@ import (
 	"github.com/weirstream/weir/runtime"
 	"github.com/weirstream/weir/runtime/clock"
 )
+
+// logRecorder keeps the messages a connector logs at info level and
+// above, for tests of what it reports.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string // "LEVEL message key=value ..."
+}
+
+// logger returns a logger that records to r.
+func (r *logRecorder) logger() *slog.Logger { return slog.New(recordingHandler{r}) }
+
+// connectorErrors returns the error-level messages a connector (not its
+// kgo client) logged.
+func (r *logRecorder) connectorErrors() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, m := range r.msgs {
+		if strings.HasPrefix(m, "ERROR kafka s") { // "kafka source:", "kafka sink:"
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+type recordingHandler struct{ r *logRecorder }
+
+func (h recordingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (h recordingHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h recordingHandler) WithGroup(string) slog.Handler                { return h }
+func (h recordingHandler) Handle(_ context.Context, rec slog.Record) error {
+	h.r.mu.Lock()
+	defer h.r.mu.Unlock()
+	var b strings.Builder
+	b.WriteString(rec.Level.String() + " " + rec.Message)
+	rec.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	h.r.msgs = append(h.r.msgs, b.String())
+	return nil
+}
+
+// answerTxnError makes c answer the first n EndTxn or InitProducerID
+// requests (key) for transactional id with the error code, as a real
+// broker does where kfake would not (kfake completes and aborts
+// transactions inline, so it never answers CONCURRENT_TRANSACTIONS, and it
+// has no authorization failures unless ACLs are set up). It returns the
+// number of requests answered so; later ones kfake handles.
+func answerTxnError(c *kfake.Cluster, key kmsg.Key, id string, code int16, n int) *atomic.Int32 {
+	var hits atomic.Int32
+	c.ControlKey(int16(key), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		var resp kmsg.Response
+		switch r := req.(type) {
+		case *kmsg.EndTxnRequest:
+			if r.TransactionalID != id {
+				return nil, nil, false
+			}
+			er := r.ResponseKind().(*kmsg.EndTxnResponse)
+			er.ErrorCode = code
+			resp = er
+		case *kmsg.InitProducerIDRequest:
+			if r.TransactionalID == nil || *r.TransactionalID != id {
+				return nil, nil, false
+			}
+			ir := r.ResponseKind().(*kmsg.InitProducerIDResponse)
+			ir.ErrorCode, ir.ProducerID, ir.ProducerEpoch = code, -1, -1
+			resp = ir
+		default:
+			return nil, nil, false
+		}
+		if int(hits.Load()) >= n {
+			c.DropControl()
+			return nil, nil, false
+		}
+		c.KeepControl()
+		hits.Add(1)
+		return resp, nil, true
+	})
+	return &hits
+}
 
 // kafkaTestTimeout bounds every wait of a Kafka test.
 const kafkaTestTimeout = 60 * time.Second

@@ -345,8 +345,10 @@ type kafkaSink struct {
 	free          []*kafkaTxnProducer // reusable, by ascending k
 	lastPreCommit int64
 
-	// Restore: the old subtasks' transactions to commit at Open.
-	recover []kafkaTxnState
+	// Restore: the old subtasks' transactions to commit at Open, and the
+	// checkpoint they come from.
+	recover    []kafkaTxnState
+	restoredCP int64
 }
 
 func newKafkaSink(plan *kafkaSinkPlan) *kafkaSink {
@@ -368,7 +370,7 @@ func (s *kafkaSink) Restore(_ context.Context, info runtime.TaskInfo, checkpoint
 		return fmt.Errorf("kafka sink: %w", err)
 	}
 	s.node, s.subtask = info.NodeID, subtask
-	s.recover = nil
+	s.recover, s.restoredCP = nil, checkpoint
 	for old := subtask; old < len(states); old += p {
 		if states[old] == nil {
 			continue
@@ -411,6 +413,9 @@ func (s *kafkaSink) Open(ctx context.Context, info runtime.TaskInfo) error {
 	if err := s.commitRecovered(octx); err != nil {
 		return fail(err)
 	}
+	if s.plan.exactlyOnce {
+		s.coolRecovered()
+	}
 	s.recover = nil
 	if s.plan.exactlyOnce {
 		if err := s.abortLingering(octx); err != nil {
@@ -432,18 +437,18 @@ func (s *kafkaSink) Open(ctx context.Context, info runtime.TaskInfo) error {
 }
 
 // commitRecovered commits the transactions Restore took over. A
-// transaction Kafka refuses to commit is logged, not an error: either it
-// was committed before and its id has moved on (a restore from an older
-// checkpoint or savepoint), or the brokers aborted it (transaction
-// timeout) and its records are lost; no retry can change that.
+// transaction Kafka refuses to commit for one of the known reasons
+// (kafkaCommitRefused) is logged, not an error: no retry can change the
+// answer. Any other error (authorization, a coordinator away for long, an
+// abortable transaction) fails the attempt, whose successor tries again:
+// the transaction may still be there to commit.
 func (s *kafkaSink) commitRecovered(ctx context.Context) error {
 	for _, t := range s.recover {
 		err := kafkaEndTxn(ctx, s.client, t, true)
-		var ke *kerr.Error
 		switch {
 		case err == nil:
-		case errors.As(err, &ke) && !ke.Retriable:
-			s.log.Error("kafka sink: a transaction of the restored checkpoint could not be committed: it was committed before (a restore from an older checkpoint) or it timed out and its records are lost",
+		case kafkaCommitRefused(err):
+			s.log.Error("kafka sink: a transaction of the restored checkpoint could not be committed: it was committed before and its transactional id moved on (a restore from an older checkpoint or savepoint), or the brokers aborted it (it outlived transactionTimeout) or forgot its producer (transactional.id.expiration.ms) and its records are lost",
 				"checkpoint", t.checkpoint, "transactionalId", t.id, "producerId", t.producerID, "epoch", t.epoch, "err", err)
 		default:
 			return fmt.Errorf("commit transaction %s of checkpoint %d: %w", t.id, t.checkpoint, err)
@@ -452,11 +457,56 @@ func (s *kafkaSink) commitRecovered(ctx context.Context) error {
 	return nil
 }
 
+// kafkaCommitRefused reports whether err is a broker's final refusal to
+// commit a transaction by its producer id and epoch, as Flink's committer
+// tells them apart: PRODUCER_FENCED (INVALID_PRODUCER_EPOCH from brokers
+// before 2.7), the id's epoch moved on, because the id was initialised
+// again or the brokers aborted the transaction on timeout (which bumps the
+// epoch); INVALID_TXN_STATE, the transaction was aborted (a timeout under
+// KIP-890, where the epoch moved by exactly one); INVALID_PRODUCER_ID_MAPPING,
+// the coordinator no longer knows the producer (the id expired).
+func kafkaCommitRefused(err error) bool {
+	for _, known := range []*kerr.Error{kerr.ProducerFenced, kerr.InvalidProducerEpoch, kerr.InvalidTxnState, kerr.InvalidProducerIDMapping} {
+		if errors.Is(err, known) {
+			return true
+		}
+	}
+	return false
+}
+
+// coolRecovered puts the transactional ids of this subtask's own pool
+// among the restored transactions into cooling, as if this attempt had
+// committed them: the restored checkpoint still lists them, and if this
+// attempt fails before a later checkpoint completes, the next restore
+// commits them again, which Kafka accepts only while the id has not begun
+// another transaction. The ids below them start free.
+func (s *kafkaSink) coolRecovered() {
+	cool := map[int]bool{}
+	top := -1
+	for _, t := range s.recover {
+		prefix, sub, k, ok := parseTxnID(t.id)
+		if ok && prefix == s.plan.txnPrefix && sub == s.subtask {
+			cool[k] = true
+			top = max(top, k)
+		}
+	}
+	for k := len(s.pool); k <= top; k++ {
+		t := &kafkaTxnProducer{k: k, id: s.plan.transactionalID(s.subtask, k)}
+		s.pool = append(s.pool, t)
+		if cool[k] {
+			t.coolAfter = s.restoredCP
+			s.cooling = append(s.cooling, t)
+		} else {
+			s.release(t)
+		}
+	}
+}
+
 // kafkaEndTxn ends the transaction of t's producer id and epoch with a
 // raw EndTxn, without initialising the id (that would abort it). Kafka
 // answers a repeated commit of a committed transaction with success.
 func kafkaEndTxn(ctx context.Context, cl *kgo.Client, t kafkaTxnState, commit bool) error {
-	return retryKafka(ctx, "end transaction", func(ctx context.Context) error {
+	return retryKafkaTxn(ctx, "end transaction", func(ctx context.Context) error {
 		req := kmsg.NewPtrEndTxnRequest()
 		req.TransactionalID = t.id
 		req.ProducerID = t.producerID
@@ -515,25 +565,47 @@ func (s *kafkaSink) abortLingering(ctx context.Context) error {
 	return nil
 }
 
-// txnFamily returns j of a transactional id <prefix>-<j>-<k>.
+// txnFamily returns j of a transactional id <prefix>-<j>-<k> of this
+// sink's prefix.
 func (s *kafkaSink) txnFamily(id string) (int, bool) {
-	rest, ok := strings.CutPrefix(id, s.plan.txnPrefix+"-")
-	if !ok {
-		return 0, false
+	prefix, j, _, ok := parseTxnID(id)
+	return j, ok && prefix == s.plan.txnPrefix
+}
+
+// parseTxnID splits a transactional id <prefix>-<subtask>-<k> from the
+// right: subtask and k are canonical decimal numbers, and the prefix (not
+// empty) is whatever precedes them, so that a prefix may itself contain
+// "-1-" without its ids being mistaken for subtask 1's.
+func parseTxnID(id string) (prefix string, subtask, k int, ok bool) {
+	rest, ks, ok1 := cutLast(id, "-")
+	prefix, subs, ok2 := cutLast(rest, "-")
+	subtask, okS := canonicalInt(subs)
+	k, okK := canonicalInt(ks)
+	if !ok1 || !ok2 || !okS || !okK || prefix == "" {
+		return "", 0, 0, false
 	}
-	js, ks, ok := strings.Cut(rest, "-")
-	if !ok {
-		return 0, false
+	return prefix, subtask, k, true
+}
+
+// cutLast is strings.Cut at the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
 	}
-	j, err1 := strconv.Atoi(js)
-	_, err2 := strconv.Atoi(ks)
-	return j, err1 == nil && err2 == nil && j >= 0
+	return s, "", false
+}
+
+// canonicalInt parses a non-negative decimal number as strconv.Itoa
+// writes it (no sign, no leading zeros).
+func canonicalInt(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 0 && strconv.Itoa(n) == s
 }
 
 // kafkaInitProducerID initialises transactional id, which aborts its open
 // transaction and fences the producers that used it.
 func kafkaInitProducerID(ctx context.Context, cl *kgo.Client, id string, timeout time.Duration) error {
-	return retryKafka(ctx, "init producer id", func(ctx context.Context) error {
+	return retryKafkaTxn(ctx, "init producer id", func(ctx context.Context) error {
 		req := kmsg.NewPtrInitProducerIDRequest()
 		req.TransactionalID = kmsg.StringPtr(id)
 		req.TransactionTimeoutMillis = int32(timeout / time.Millisecond)
@@ -793,8 +865,10 @@ func encodeKafkaSinkState(subtask int, txns []kafkaTxnState) []byte {
 
 // decodeKafkaSinkState reads the state of old subtask old of oldP,
 // checking that every transactional id is one of that subtask's
-// (<prefix>-<old>-<k>), so that a state cannot make a restore commit
-// another writer's transaction.
+// (<prefix>-<old>-<k>, k within the pool's limit), so that a state cannot
+// make a restore commit another writer's transaction. The prefix may
+// differ from the configured one: a restore from a savepoint taken under
+// another prefix commits that prefix's transactions.
 func decodeKafkaSinkState(b []byte, old, oldP int) ([]kafkaTxnState, error) {
 	r, err := openSnapshot(b, snapKindKafkaSink)
 	if err != nil {
@@ -806,8 +880,10 @@ func decodeKafkaSinkState(b []byte, old, oldP int) ([]kafkaTxnState, error) {
 	for i := 0; i < n && r.err == nil; i++ {
 		t := kafkaTxnState{checkpoint: r.int64("checkpoint"), id: r.string("transactional id"), producerID: r.int64("producer id")}
 		t.epoch = int16(r.int("producer epoch", 1<<15))
-		if r.err == nil && !strings.Contains(t.id, "-"+strconv.Itoa(sub)+"-") {
-			r.fail("corrupt state: %q is not a transactional id of subtask %d", t.id, sub)
+		if r.err == nil {
+			if _, idSub, k, ok := parseTxnID(t.id); !ok || idSub != sub || k >= maxKafkaTxnProducers {
+				r.fail("corrupt state: %q is not a transactional id of subtask %d", t.id, sub)
+			}
 		}
 		txns = append(txns, t)
 	}

@@ -2,12 +2,17 @@ package connectors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weirstream/weir/abi"
 	"github.com/weirstream/weir/abi/row"
@@ -31,6 +36,39 @@ func openKafkaSink(t testing.TB, mk func() runtime.Sink, subtask, p int, checkpo
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// openKafkaSinkLogged is openKafkaSink with the sink's log recorded in
+// logs; it returns Open's error instead of failing the test.
+func openKafkaSinkLogged(t testing.TB, mk func() runtime.Sink, subtask, p int, checkpoint int64, states [][]byte, logs *logRecorder) (*kafkaSink, error) {
+	t.Helper()
+	s := mk().(*kafkaSink)
+	info := taskInfo(subtask, p, nil)
+	info.Logger = logs.logger()
+	ctx := context.Background()
+	if states != nil {
+		if err := s.Restore(ctx, info, checkpoint, states); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, s.Open(ctx, info)
+}
+
+// preCommitted runs a first attempt of subtask 0 of 1 of mk that writes
+// values, pre-commits them as checkpoint's transaction and fails before
+// the checkpoint's completion is notified; it returns the state.
+func preCommitted(t testing.TB, mk func() runtime.Sink, checkpoint int64, values ...string) []byte {
+	t.Helper()
+	s := openKafkaSink(t, mk, 0, 1, 0, nil)
+	for _, v := range values {
+		sinkWrite(t, s, rec{Value: v})
+	}
+	st := preCommit(t, s, checkpoint)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 func sinkWrite(t testing.TB, s runtime.Sink, recs ...rec) {
@@ -332,14 +370,30 @@ func TestKafkaSinkRestoreErrors(t *testing.T) {
 		{"misplaced", [][]byte{st(1)}, `taken by subtask 1, but it is entry 0 of a checkpoint with 1 subtasks`},
 		{"later checkpoint", [][]byte{st(0, kafkaTxnState{checkpoint: 6, id: "p-0-0"})}, `state of old subtask 0 holds a transaction of checkpoint 6`},
 		{"foreign id", [][]byte{st(0, kafkaTxnState{checkpoint: 5, id: "someone-else"})}, `corrupt state: "someone-else" is not a transactional id of subtask 0`},
+		// Subtask 0 of 1 takes over old subtask 1's state, whose id is
+		// subtask 0's of a prefix containing "-1-".
+		{"another subtask's id", [][]byte{nil, st(1, kafkaTxnState{checkpoint: 5, id: "job-1-x-0-3"})}, `state of old subtask 1: corrupt state: "job-1-x-0-3" is not a transactional id of subtask 1`},
+		{"no producer number", [][]byte{st(0, kafkaTxnState{checkpoint: 5, id: "p-0"})}, `corrupt state: "p-0" is not a transactional id of subtask 0`},
+		{"producer number beyond the pool", [][]byte{st(0, kafkaTxnState{checkpoint: 5, id: "p-0-32"})}, `corrupt state: "p-0-32" is not a transactional id of subtask 0`},
+		{"leading zero", [][]byte{st(0, kafkaTxnState{checkpoint: 5, id: "p-00-1"})}, `corrupt state: "p-00-1" is not a transactional id of subtask 0`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := mk().(*kafkaSink)
 			wantErr(t, s.Restore(context.Background(), taskInfo(0, 1, nil), 5, tc.states), tc.want)
 		})
 	}
-	// A final transaction of a subtask that had finished is fine.
+	// Ids of a prefix containing "-<subtask>-", and of another prefix (a
+	// savepoint taken before the prefix changed), are fine.
 	s := mk().(*kafkaSink)
+	good := [][]byte{st(0, kafkaTxnState{checkpoint: 4, id: "job-1-x-0-3"}, kafkaTxnState{checkpoint: 5, id: "old-prefix-0-31"}), st(1, kafkaTxnState{checkpoint: 5, id: "job-0-x-1-0"})}
+	if err := s.Restore(context.Background(), taskInfo(0, 1, nil), 5, good); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.recover) != 3 {
+		t.Fatalf("recover %+v", s.recover)
+	}
+	// A final transaction of a subtask that had finished is fine.
+	s = mk().(*kafkaSink)
 	if err := s.Restore(context.Background(), taskInfo(0, 1, nil), 5, [][]byte{st(0, kafkaTxnState{checkpoint: runtime.FinalCheckpoint, id: "p-0-1", producerID: 9, epoch: 3})}); err != nil {
 		t.Fatal(err)
 	}
@@ -359,6 +413,267 @@ func TestKafkaSinkLostTransactionIsLogged(t *testing.T) {
 	preCommit(t, s, 4)
 	commit(t, s, 4)
 	wantValues(t, "committed", readTopic(t, addrs, "out", true), "after")
+}
+
+// TestKafkaParseTxnID: ids split from the right, so that the prefix may
+// hold anything, digits and dashes included.
+func TestKafkaParseTxnID(t *testing.T) {
+	for _, tc := range []struct {
+		id     string
+		prefix string
+		sub, k int
+		ok     bool
+	}{
+		{"p-0-0", "p", 0, 0, true},
+		{"job-1-x-0-3", "job-1-x", 0, 3, true},
+		{"a-2-7-12", "a-2", 7, 12, true},
+		{"--1-2", "-", 1, 2, true},
+		{"p-1", "", 0, 0, false},
+		{"-1-2", "", 0, 0, false},
+		{"p-01-2", "", 0, 0, false},
+		{"p-1-+2", "", 0, 0, false},
+		{"p-1--2", "", 0, 0, false},
+		{"p-1-x", "", 0, 0, false},
+		{"p-1-", "", 0, 0, false},
+		{"", "", 0, 0, false},
+	} {
+		prefix, sub, k, ok := parseTxnID(tc.id)
+		if prefix != tc.prefix || sub != tc.sub || k != tc.k || ok != tc.ok {
+			t.Errorf("parseTxnID(%q) = %q, %d, %d, %v; want %q, %d, %d, %v", tc.id, prefix, sub, k, ok, tc.prefix, tc.sub, tc.k, tc.ok)
+		}
+	}
+}
+
+// TestKafkaSinkConcurrentTransactions: CONCURRENT_TRANSACTIONS, which a
+// real broker answers EndTxn and InitProducerID with while it completes or
+// aborts the id's previous transaction asynchronously, is retried: by
+// Commit (say, a retry after a lost EndTxn response), by the restore's
+// commit, and by the abort of a lingering transaction at Open.
+func TestKafkaSinkConcurrentTransactions(t *testing.T) {
+	c, addrs := newKafkaCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "commit", "restore", "abort"))
+	concurrent := kerr.ConcurrentTransactions.Code
+	t.Run("commit", func(t *testing.T) {
+		s := openKafkaSink(t, newKafkaSinkT(t, exactlyOnceConfig(addrs, "commit", "ct-commit")), 0, 1, 0, nil)
+		sinkWrite(t, s, rec{Value: "a"})
+		preCommit(t, s, 1)
+		hits := answerTxnError(c, kmsg.EndTxn, "ct-commit-0-0", concurrent, 3)
+		commit(t, s, 1)
+		if n := hits.Load(); n != 3 {
+			t.Fatalf("%d EndTxn answered CONCURRENT_TRANSACTIONS, want 3", n)
+		}
+		wantValues(t, "after Commit", readTopic(t, addrs, "commit", true), "a")
+	})
+	t.Run("restore", func(t *testing.T) {
+		mk := newKafkaSinkT(t, exactlyOnceConfig(addrs, "restore", "ct-restore"))
+		st := preCommitted(t, mk, 1, "b")
+		hits := answerTxnError(c, kmsg.EndTxn, "ct-restore-0-0", concurrent, 3)
+		var logs logRecorder
+		if _, err := openKafkaSinkLogged(t, mk, 0, 1, 1, [][]byte{st}, &logs); err != nil {
+			t.Fatal(err)
+		}
+		if n := hits.Load(); n != 3 {
+			t.Fatalf("%d EndTxn answered CONCURRENT_TRANSACTIONS, want 3", n)
+		}
+		if errs := logs.connectorErrors(); len(errs) > 0 {
+			t.Fatalf("logged %q", errs)
+		}
+		wantValues(t, "after the restore", readTopic(t, addrs, "restore", true), "b")
+	})
+	t.Run("abort lingering", func(t *testing.T) {
+		zombie := newKafkaTestClient(t, addrs, kgo.TransactionalID("ct-abort-0-5"), kgo.DefaultProduceTopic("abort"))
+		if err := zombie.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if err := zombie.ProduceSync(ctx, &kgo.Record{Value: []byte("zombie")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		hits := answerTxnError(c, kmsg.InitProducerID, "ct-abort-0-5", concurrent, 3)
+		openKafkaSink(t, newKafkaSinkT(t, exactlyOnceConfig(addrs, "abort", "ct-abort")), 0, 1, 0, nil)
+		if n := hits.Load(); n != 3 {
+			t.Fatalf("%d InitProducerID answered CONCURRENT_TRANSACTIONS, want 3", n)
+		}
+		if err := zombie.EndTransaction(ctx, kgo.TryCommit); err == nil {
+			t.Fatal("the lingering transaction was not aborted: its producer committed")
+		}
+		wantValues(t, "after Open", readTopic(t, addrs, "abort", true))
+	})
+}
+
+// TestKafkaSinkCommitRefusals: at a restore, a commit that Kafka refuses
+// because the transaction is gone for good (fenced, aborted, forgotten) is
+// logged and skipped; any other error fails Open, and the next attempt,
+// once the broker answers, commits the transaction: nothing is lost.
+func TestKafkaSinkCommitRefusals(t *testing.T) {
+	c, addrs := newKafkaCluster(t, kfake.NumBrokers(1))
+	for i, tc := range []struct {
+		code *kerr.Error
+		skip bool
+	}{
+		{kerr.ProducerFenced, true},
+		{kerr.InvalidProducerEpoch, true},
+		{kerr.InvalidTxnState, true},
+		{kerr.InvalidProducerIDMapping, true},
+		{kerr.TransactionalIDAuthorizationFailed, false},
+		{kerr.ClusterAuthorizationFailed, false},
+		{kerr.TransactionAbortable, false},
+		{kerr.UnknownServerError, false},
+	} {
+		t.Run(tc.code.Message, func(t *testing.T) {
+			topic := fmt.Sprintf("refused%d", i)
+			createTopic(t, addrs, topic, 1)
+			mk := newKafkaSinkT(t, exactlyOnceConfig(addrs, topic, topic))
+			st := preCommitted(t, mk, 1, "x")
+			answerTxnError(c, kmsg.EndTxn, topic+"-0-0", tc.code.Code, 1)
+			var logs logRecorder
+			_, err := openKafkaSinkLogged(t, mk, 0, 1, 1, [][]byte{st}, &logs)
+			if tc.skip {
+				if err != nil {
+					t.Fatalf("Open: %v", err)
+				}
+				if errs := logs.connectorErrors(); len(errs) != 1 || !strings.Contains(errs[0], "could not be committed") {
+					t.Fatalf("logged %q, want one error about the transaction", errs)
+				}
+				// Refused: Open then aborted it as a lingering one.
+				wantValues(t, "after the refusal", readTopic(t, addrs, topic, true))
+				return
+			}
+			if !errors.Is(err, tc.code) {
+				t.Fatalf("Open: %v, want %v", err, tc.code)
+			}
+			wantErr(t, err, fmt.Sprintf("commit transaction %s-0-0 of checkpoint 1: end transaction: %s", topic, tc.code.Message))
+			// The next attempt (the broker answers again) commits it.
+			logs = logRecorder{}
+			if _, err := openKafkaSinkLogged(t, mk, 0, 1, 1, [][]byte{st}, &logs); err != nil {
+				t.Fatal(err)
+			}
+			if errs := logs.connectorErrors(); len(errs) > 0 {
+				t.Fatalf("logged %q", errs)
+			}
+			wantValues(t, "after the next attempt", readTopic(t, addrs, topic, true), "x")
+		})
+	}
+}
+
+// TestKafkaSinkTimedOutTransaction: a pre-committed transaction the
+// brokers aborted because it outlived transactionTimeout is refused at
+// the restore with one of the known answers; it is logged as lost and the
+// job goes on.
+func TestKafkaSinkTimedOutTransaction(t *testing.T) {
+	_, addrs := newKafkaCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "slow"))
+	mk := newKafkaSinkT(t, kafkaConfig(addrs, `"topic": "slow", "deliveryGuarantee": "exactly-once", "transactionalIdPrefix": "slow", "transactionTimeout": "1s"`))
+	st := preCommitted(t, mk, 1, "late")
+	cl := newKafkaTestClient(t, addrs)
+	waitFor(t, "the brokers to abort the timed-out transaction", func() bool {
+		req := kmsg.NewPtrListTransactionsRequest()
+		req.StateFilters = []string{"Ongoing"}
+		req.DurationFilterMillis = -1
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := req.RequestWith(ctx, cl)
+		return err == nil && resp.ErrorCode == 0 && len(resp.TransactionStates) == 0
+	})
+	var logs logRecorder
+	s, err := openKafkaSinkLogged(t, mk, 0, 1, 1, [][]byte{st}, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := logs.connectorErrors(); len(errs) != 1 || !strings.Contains(errs[0], "could not be committed") {
+		t.Fatalf("logged %q, want one error about the lost transaction", errs)
+	}
+	// kfake answers as a broker with KIP-890 does (the abort moved the
+	// epoch by one); older brokers answer PRODUCER_FENCED.
+	if e := logs.connectorErrors()[0]; !strings.Contains(e, "INVALID_TXN_STATE") && !strings.Contains(e, "PRODUCER_FENCED") {
+		t.Fatalf("logged %q, want the refusal INVALID_TXN_STATE or PRODUCER_FENCED", e)
+	}
+	sinkWrite(t, s, rec{Value: "after"})
+	preCommit(t, s, 2)
+	commit(t, s, 2)
+	wantValues(t, "committed", readTopic(t, addrs, "slow", true), "after")
+}
+
+// TestKafkaSinkCoolRecovered: the restored transactions of the subtask's
+// own ids cool until a checkpoint after the restored one completes; ids
+// between them are free; other subtasks' and other prefixes' ids are not
+// this pool's.
+func TestKafkaSinkCoolRecovered(t *testing.T) {
+	s := newKafkaSinkT(t, []byte(`{"brokers": ["127.0.0.1:1"], "topic": "t", "deliveryGuarantee": "exactly-once", "transactionalIdPrefix": "p-1-"}`))().(*kafkaSink)
+	s.subtask, s.par, s.restoredCP = 1, 2, 7
+	s.recover = []kafkaTxnState{{id: "p-1--1-2"}, {id: "p-1--3-5"}, {id: "other-1-4"}, {id: "p-1--1-0"}}
+	s.coolRecovered()
+	var pool, cooling, free []string
+	for _, t := range s.pool {
+		pool = append(pool, t.id)
+	}
+	for _, t := range s.cooling {
+		cooling = append(cooling, fmt.Sprintf("%s@%d", t.id, t.coolAfter))
+	}
+	for _, t := range s.free {
+		free = append(free, t.id)
+	}
+	slices.Sort(cooling)
+	if want := []string{"p-1--1-0", "p-1--1-1", "p-1--1-2"}; !slices.Equal(pool, want) {
+		t.Errorf("pool %q, want %q", pool, want)
+	}
+	if want := []string{"p-1--1-0@7", "p-1--1-2@7"}; !slices.Equal(cooling, want) {
+		t.Errorf("cooling %q, want %q", cooling, want)
+	}
+	if want := []string{"p-1--1-1"}; !slices.Equal(free, want) {
+		t.Errorf("free %q, want %q", free, want)
+	}
+	// Completing the restored checkpoint again frees nothing; a later
+	// one frees them.
+	if err := s.Commit(context.Background(), 7); err != nil || len(s.cooling) != 2 {
+		t.Fatalf("Commit(7): %v, cooling %d", err, len(s.cooling))
+	}
+	if err := s.Commit(context.Background(), 8); err != nil || len(s.cooling) != 0 || len(s.free) != 3 {
+		t.Fatalf("Commit(8): %v, cooling %d, free %d", err, len(s.cooling), len(s.free))
+	}
+}
+
+// TestKafkaSinkRestoreKeepsRecoveredIDs: an attempt restored from
+// checkpoint n does not begin a transaction under an id whose
+// transaction n lists, so that when it fails before a later checkpoint
+// completes, the next restore of n commits that transaction again
+// without a refusal (no false "records are lost"); once a later
+// checkpoint completed, the id is reused.
+func TestKafkaSinkRestoreKeepsRecoveredIDs(t *testing.T) {
+	_, addrs := newKafkaCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "out"))
+	mk := newKafkaSinkT(t, exactlyOnceConfig(addrs, "out", "keep"))
+	st := preCommitted(t, mk, 1, "a")
+	var logs logRecorder
+	s2, err := openKafkaSinkLogged(t, mk, 0, 1, 1, [][]byte{st}, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.current.id == "keep-0-0" {
+		t.Fatal("the restored attempt began a transaction under keep-0-0, whose transaction checkpoint 1 lists")
+	}
+	sinkWrite(t, s2, rec{Value: "b"})
+	if err := s2.Close(); err != nil { // fails before checkpoint 2
+		t.Fatal(err)
+	}
+	s3, err := openKafkaSinkLogged(t, mk, 0, 1, 1, [][]byte{st}, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := logs.connectorErrors(); len(errs) > 0 {
+		t.Fatalf("logged %q", errs)
+	}
+	wantValues(t, "after the second restore", readTopic(t, addrs, "out", true), "a")
+	sinkWrite(t, s3, rec{Value: "c"})
+	preCommit(t, s3, 2)
+	commit(t, s3, 2)
+	sinkWrite(t, s3, rec{Value: "d"})
+	if s3.current.id != "keep-0-0" {
+		t.Errorf("after checkpoint 2 completed the next transaction is under %s, want keep-0-0 again", s3.current.id)
+	}
+	preCommit(t, s3, 3)
+	commit(t, s3, 3)
+	if len(s3.pool) != 2 {
+		t.Errorf("%d producers, want 2", len(s3.pool))
+	}
+	wantValues(t, "at the end", readTopic(t, addrs, "out", true), "a", "c", "d")
 }
 
 // BenchmarkKafkaSinkRecord measures the sink's own per-record work:

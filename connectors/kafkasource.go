@@ -318,6 +318,11 @@ type kafkaSource struct {
 	tsRaws        [][]byte
 	restored      map[tp]int64    // Restore: the offsets of the checkpoint
 	restoredTopic map[string]bool // Restore: the topics the checkpoint knew
+	// carried are the restored partitions this subtask owns that the
+	// brokers did not list yet (a lagging broker, a topic briefly
+	// unknown): snapshots keep their offsets until they appear, or a later
+	// restore would read them from the earliest offset again.
+	carried []*kafkaPartition
 
 	// Background work: partition discovery and offset commits for
 	// monitoring. The task goroutine takes discovery results from
@@ -342,6 +347,12 @@ func (s *kafkaSource) errorf(format string, args ...any) error {
 // Restore implements runtime.CheckpointedSource: it merges the offsets of
 // every old subtask's snapshot (each lists the partitions it owned); Open
 // then takes those of the partitions this subtask owns now.
+//
+// A nil entry is an old subtask that read nothing (runtime contract): as
+// a snapshot without offsets, whose partitions therefore start at their
+// earliest offset. The other entries name the topics the checkpoint read;
+// when every entry is nil, the configured topics count as read, so that
+// the rule does not change with how many entries are nil.
 func (s *kafkaSource) Restore(info runtime.TaskInfo, states [][]byte) error {
 	subtask, _, err := checkTask(info)
 	if err != nil {
@@ -351,10 +362,12 @@ func (s *kafkaSource) Restore(info runtime.TaskInfo, states [][]byte) error {
 	offsets := map[tp]int64{}
 	topics := map[string]bool{}
 	from := map[tp]int{} // which old subtask listed a partition
+	anySnapshot := false
 	for i, b := range states {
 		if b == nil {
 			continue
 		}
+		anySnapshot = true
 		snap, err := decodeKafkaSourceSnapshot(b, i, len(states))
 		if err != nil {
 			return s.errorf("restore: snapshot of old subtask %d: %w", i, err)
@@ -368,6 +381,11 @@ func (s *kafkaSource) Restore(info runtime.TaskInfo, states [][]byte) error {
 			}
 			from[k] = i
 			offsets[k] = off
+		}
+	}
+	if !anySnapshot {
+		for _, t := range s.plan.topics {
+			topics[t] = true
 		}
 	}
 	s.restored, s.restoredTopic = offsets, topics
@@ -410,6 +428,12 @@ func (s *kafkaSource) Open(ctx context.Context, info runtime.TaskInfo) error {
 		return s.errorf("kafka client: %w", err)
 	}
 	s.client = cl
+	fail := func(err error) error {
+		// Closed here and forgotten, so that Close does not close it again.
+		cl.Close()
+		s.client = nil
+		return s.errorf("%w", err)
+	}
 	s.parts = map[tp]*kafkaPartition{}
 	s.known = map[string]int32{}
 	s.topicIDs = map[string][16]byte{}
@@ -418,8 +442,7 @@ func (s *kafkaSource) Open(ctx context.Context, info runtime.TaskInfo) error {
 	defer cancel()
 	counts, err := kafkaTopicMetadata(octx, cl, p.topics)
 	if err != nil {
-		cl.Close()
-		return s.errorf("%w", err)
+		return fail(err)
 	}
 	for _, t := range p.topics {
 		if counts[t].partitions == 0 {
@@ -428,10 +451,10 @@ func (s *kafkaSource) Open(ctx context.Context, info runtime.TaskInfo) error {
 	}
 	added := s.takePartitions(counts, false)
 	if err := s.resolveStarts(octx, added); err != nil {
-		cl.Close()
-		return s.errorf("%w", err)
+		return fail(err)
 	}
 	s.consume(added)
+	s.carryUnseen()
 	s.stop = make(chan struct{})
 	if p.discovery > 0 && !p.stopAtEnd {
 		s.discovered = make(chan map[string]topicMeta, 1)
@@ -545,6 +568,26 @@ func (s *kafkaSource) resolveStarts(ctx context.Context, added []*kafkaPartition
 	return nil
 }
 
+// carryUnseen collects the restored partitions this subtask owns that
+// Open did not find (see carried).
+func (s *kafkaSource) carryUnseen() {
+	for k, off := range s.restored {
+		ti, ok := slices.BinarySearch(s.plan.topics, k.topic)
+		if !ok || s.parts[k] != nil || kafkaOwner(ti, k.partition, s.par) != s.subtask {
+			continue
+		}
+		s.carried = append(s.carried, &kafkaPartition{tp: k, topicIndex: ti, next: off, end: -1})
+	}
+	if len(s.carried) == 0 {
+		return
+	}
+	slices.SortFunc(s.carried, func(a, b *kafkaPartition) int {
+		return cmp.Or(cmp.Compare(a.topicIndex, b.topicIndex), cmp.Compare(a.partition, b.partition))
+	})
+	s.log.Warn("kafka source: the checkpoint holds offsets of partitions the brokers do not list (yet); they are kept and read from there once discovered",
+		"partitions", len(s.carried), "first", fmt.Sprintf("%s/%d", s.carried[0].topic, s.carried[0].partition))
+}
+
 // consume adds partitions to this subtask's set and to the client's.
 func (s *kafkaSource) consume(added []*kafkaPartition) {
 	offsets := map[string]map[int32]kgo.Offset{}
@@ -567,6 +610,9 @@ func (s *kafkaSource) consume(added []*kafkaPartition) {
 	slices.SortFunc(s.owned, func(a, b *kafkaPartition) int {
 		return cmp.Or(cmp.Compare(a.topicIndex, b.topicIndex), cmp.Compare(a.partition, b.partition))
 	})
+	if len(s.carried) > 0 && len(added) > 0 {
+		s.carried = slices.DeleteFunc(s.carried, func(kp *kafkaPartition) bool { return s.parts[kp.tp] != nil })
+	}
 	if len(offsets) > 0 {
 		s.client.AddConsumePartitions(offsets)
 	}
@@ -727,8 +773,9 @@ func pollCtxErr(ctx context.Context) error {
 }
 
 // Snapshot implements runtime.CheckpointedSource: the next offset of every
-// owned partition (doc.go, "Source and sink kafka"). With a groupId it
-// also hands the offsets to the committer.
+// owned partition, those restored but not listed by the brokers yet
+// included (doc.go, "Source and sink kafka"). With a groupId it also hands
+// the offsets of the partitions being read to the committer.
 func (s *kafkaSource) Snapshot() ([]byte, error) {
 	if !s.opened {
 		return nil, errors.New("kafka source: Snapshot before Open")
@@ -740,11 +787,13 @@ func (s *kafkaSource) Snapshot() ([]byte, error) {
 	for _, t := range s.plan.topics {
 		w.string(t)
 	}
-	w.uvarint(uint64(len(s.owned)))
-	for _, kp := range s.owned {
-		w.uvarint(uint64(kp.topicIndex))
-		w.uvarint(uint64(kp.partition))
-		w.uvarint(uint64(kp.next - offsetEarliest))
+	w.uvarint(uint64(len(s.owned) + len(s.carried)))
+	for _, list := range [2][]*kafkaPartition{s.owned, s.carried} {
+		for _, kp := range list {
+			w.uvarint(uint64(kp.topicIndex))
+			w.uvarint(uint64(kp.partition))
+			w.uvarint(uint64(kp.next - offsetEarliest))
+		}
 	}
 	if s.commits != nil {
 		offsets := make(map[tp]int64, len(s.owned))

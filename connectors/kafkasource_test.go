@@ -1,9 +1,11 @@
 package connectors
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -625,6 +627,158 @@ func TestKafkaSourcePollReturnsAtDeadline(t *testing.T) {
 		if _, err := src.Poll(ctx, &collector{}, 10); err == nil {
 			t.Fatalf("p%d: no error with a cancelled context", p)
 		}
+	}
+}
+
+// kafkaSourceState writes a source snapshot of subtask sub of p by the
+// format in doc.go: offsets by topic (an index into topics) and
+// partition, offsetEarliest for nothing read yet.
+func kafkaSourceState(p, sub int, topics []string, offsets map[tp]int64) []byte {
+	w := newSnapWriter(snapKindKafkaSource)
+	w.uvarint(uint64(p))
+	w.uvarint(uint64(sub))
+	w.uvarint(uint64(len(topics)))
+	for _, t := range topics {
+		w.string(t)
+	}
+	w.uvarint(uint64(len(offsets)))
+	for _, k := range slices.SortedFunc(mapKeys(offsets), func(a, b tp) int {
+		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+	}) {
+		w.uvarint(uint64(slices.Index(topics, k.topic)))
+		w.uvarint(uint64(k.partition))
+		w.uvarint(uint64(offsets[k] + 2))
+	}
+	return w.finish()
+}
+
+// snapshotOffsets snapshots src and decodes the offsets.
+func snapshotOffsets(t testing.TB, src *kafkaSource) map[tp]int64 {
+	t.Helper()
+	b, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := decodeKafkaSourceSnapshot(b, src.subtask, src.par)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap.offsets
+}
+
+// TestKafkaSourceKeepsUnlistedPartitions: restored offsets of partitions
+// the brokers do not list at Open (a lagging broker, a topic briefly
+// unknown) stay in the snapshots of the subtask that owns them, and the
+// partitions start there once they appear: at the next discovery, or at
+// the Open of a later restore.
+func TestKafkaSourceKeepsUnlistedPartitions(t *testing.T) {
+	_, addrs := newKafkaCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
+	fillPartitions(t, addrs, "t", 2, 2) // t/0: 0-0 0-1, t/1: 1-0 1-1
+	// The checkpoint read t/0 and t/1 to offset 1, t/2 (not listed now)
+	// to 3 and u/0 (topic u does not exist now) to 4.
+	restored := map[tp]int64{{"t", 0}: 1, {"t", 1}: 1, {"t", 2}: 3, {"u", 0}: 4}
+	state := kafkaSourceState(1, 0, []string{"t", "u"}, restored)
+	fake := clock.NewFake(time.Unix(0, 0))
+	mk := newKafkaSourceT(t, kafkaConfig(addrs, `"topics": ["t", "u"], "discoveryInterval": "30s"`))
+	src := openKafkaSource(t, mk, 0, 1, [][]byte{state}, fake)
+	before, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snapshotOffsets(t, src); !maps.Equal(got, restored) {
+		t.Fatalf("snapshot offsets %v, want %v", got, restored)
+	}
+	// At parallelism 2 each subtask keeps those it owns, by (topic index
+	// + partition) % 2, and only those.
+	for sub, want := range []map[tp]int64{{{"t", 0}: 1, {"t", 2}: 3}, {{"t", 1}: 1, {"u", 0}: 4}} {
+		if got := snapshotOffsets(t, openKafkaSource(t, mk, sub, 2, [][]byte{state}, nil)); !maps.Equal(got, want) {
+			t.Errorf("subtask %d of 2: snapshot offsets %v, want %v", sub, got, want)
+		}
+	}
+
+	addPartitions(t, addrs, "t", 3)
+	var t2 []*kgo.Record
+	for i := range 5 {
+		t2 = append(t2, testRecord("t", 2, i))
+	}
+	produceTo(t, addrs, t2...) // t/2: 2-0 .. 2-4
+	want := []string{"0-1", "1-1", "2-3", "2-4"}
+	sorted := func(c *collector) []string {
+		var v []string
+		for _, r := range c.recs {
+			v = append(v, r.Value)
+		}
+		slices.Sort(v)
+		return v
+	}
+	// A later restore from the snapshot taken before t/2 appeared finds
+	// it at Open.
+	var c collector
+	pollUntil(t, openKafkaSource(t, mk, 0, 1, [][]byte{before}, nil), &c, len(want))
+	if got := sorted(&c); !slices.Equal(got, want) {
+		t.Errorf("restored from the snapshot: got %v, want %v", got, want)
+	}
+	// The source itself finds it at its next discovery.
+	c = collector{}
+	pollUntil(t, src, &c, 2)
+	waitFor(t, "the discovery loop to wait on the clock", func() bool { n, _ := fake.Waiters(); return n == 1 })
+	fake.Advance(30 * time.Second)
+	pollUntil(t, src, &c, len(want))
+	if got := sorted(&c); !slices.Equal(got, want) {
+		t.Errorf("after the discovery: got %v, want %v", got, want)
+	}
+	if got, want := snapshotOffsets(t, src), map[tp]int64{{"t", 0}: 2, {"t", 1}: 2, {"t", 2}: 5, {"u", 0}: 4}; !maps.Equal(got, want) {
+		t.Errorf("snapshot offsets after the discovery %v, want %v", got, want)
+	}
+}
+
+// TestKafkaSourceNilRestoreEntries: a nil entry among the restore states
+// is an old subtask that read nothing: its partitions start at their
+// earliest offset whatever startFrom says, whether or not other entries
+// are nil.
+func TestKafkaSourceNilRestoreEntries(t *testing.T) {
+	_, addrs := newKafkaCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "n"))
+	fillPartitions(t, addrs, "n", 2, 3) // n/0: 0-0 .. 0-2, n/1: 1-0 .. 1-2
+	mk := newKafkaSourceT(t, kafkaConfig(addrs, `"topics": ["n"], "startFrom": "latest", "stopAtEnd": true`))
+	for _, tc := range []struct {
+		name   string
+		states [][]byte
+		want   []string
+	}{
+		{"every entry nil", [][]byte{nil}, []string{"0-0", "0-1", "0-2", "1-0", "1-1", "1-2"}},
+		{"every entry nil, rescaled", [][]byte{nil, nil, nil}, []string{"0-0", "0-1", "0-2", "1-0", "1-1", "1-2"}},
+		{"one entry nil", [][]byte{nil, kafkaSourceState(2, 1, []string{"n"}, map[tp]int64{{"n", 1}: 2})}, []string{"0-0", "0-1", "0-2", "1-2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c collector
+			drainKafka(t, openKafkaSource(t, mk, 0, 1, tc.states, nil), &c)
+			var got []string
+			for _, r := range c.recs {
+				got = append(got, r.Value)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestKafkaSourceFailedOpen: an Open that fails closes its client and
+// forgets it, so that Close does not close it a second time.
+func TestKafkaSourceFailedOpen(t *testing.T) {
+	_, addrs := newKafkaCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "f"))
+	src := newKafkaSourceT(t, kafkaConfig(addrs, `"topics": ["f"]`))().(*kafkaSource)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := src.Open(ctx, taskInfo(0, 1, nil)); err == nil {
+		t.Fatal("Open with a cancelled context succeeded")
+	}
+	if src.client != nil {
+		t.Fatal("the failed Open left its closed client set")
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -26,27 +26,10 @@ import (
 
 	"github.com/weirstream/weir/abi"
 	"github.com/weirstream/weir/connectors"
+	"github.com/weirstream/weir/examples/internal/native"
 	"github.com/weirstream/weir/runtime"
-	"github.com/weirstream/weir/sdk"
 	"github.com/weirstream/weir/wasmhost"
 )
-
-// nativeModule runs the operators this program exports with sdk.Native.
-type nativeModule struct{}
-
-func (nativeModule) Operators() []abi.OperatorInfo { return sdk.NewNative(nil, nil, nil).Operators() }
-
-func (nativeModule) NewInstance(_ context.Context, env runtime.InstanceEnv) (runtime.OperatorInstance, error) {
-	return nativeInstance{sdk.NewNative(env.State, env.Timers, env.Logger)}, nil
-}
-
-type nativeInstance struct{ n *sdk.Native }
-
-func (i nativeInstance) Open(_ context.Context, info abi.OpenInfo) error { return i.n.Open(info) }
-func (i nativeInstance) Process(_ context.Context, input int, b []byte) ([]byte, error) {
-	return i.n.Process(input, b)
-}
-func (i nativeInstance) Close(context.Context) error { return i.n.Close() }
 
 // benchWasm builds this folder's module once.
 func benchWasm(b *testing.B) string {
@@ -107,7 +90,7 @@ func BenchmarkPipeline(b *testing.B) {
 	}
 	defer rt.Close(context.Background())
 	wasm := runtime.WasmLoader(rt)
-	native := func(context.Context, string, runtime.ModuleSpec) (runtime.Module, error) { return nativeModule{}, nil }
+	native := native.Loader
 	cases := []struct {
 		name, op, backend, partition string
 		records                      int

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weirstream/weir/examples/internal/native"
 	"github.com/weirstream/weir/runtime"
 )
 
@@ -48,7 +49,7 @@ func BenchmarkNexmark(b *testing.B) {
 	modes := []struct {
 		name string
 		load runtime.ModuleLoader
-	}{{"wasm", wasmLoader(b)}, {"native", nativeLoader}}
+	}{{"wasm", wasmLoader(b)}, {"native", native.Loader}}
 	for _, q := range queryNames {
 		for _, mode := range modes {
 			b.Run(q+"/"+mode.name, func(b *testing.B) {

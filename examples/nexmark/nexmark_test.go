@@ -36,11 +36,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weirstream/weir/abi"
 	"github.com/weirstream/weir/connectors"
 	"github.com/weirstream/weir/connectors/nexmark"
 	"github.com/weirstream/weir/runtime"
-	"github.com/weirstream/weir/sdk"
 	"github.com/weirstream/weir/wasmhost"
 )
 
@@ -99,28 +97,6 @@ func wasmLoader(tb testing.TB) runtime.ModuleLoader {
 		tb.Fatal(rtErr)
 	}
 	return runtime.WasmLoader(rt)
-}
-
-// nativeModule runs the operators of package queries, which this program
-// imports, with sdk.Native: the same code as the Wasm module, without Wasm.
-type nativeModule struct{}
-
-func (nativeModule) Operators() []abi.OperatorInfo { return sdk.NewNative(nil, nil, nil).Operators() }
-
-func (nativeModule) NewInstance(_ context.Context, env runtime.InstanceEnv) (runtime.OperatorInstance, error) {
-	return nativeInstance{sdk.NewNative(env.State, env.Timers, env.Logger)}, nil
-}
-
-type nativeInstance struct{ n *sdk.Native }
-
-func (i nativeInstance) Open(_ context.Context, info abi.OpenInfo) error { return i.n.Open(info) }
-func (i nativeInstance) Process(_ context.Context, input int, b []byte) ([]byte, error) {
-	return i.n.Process(input, b)
-}
-func (i nativeInstance) Close(context.Context) error { return i.n.Close() }
-
-func nativeLoader(context.Context, string, runtime.ModuleSpec) (runtime.Module, error) {
-	return nativeModule{}, nil
 }
 
 // queryRun is one run of a query's job spec.
