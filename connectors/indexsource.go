@@ -245,3 +245,15 @@ func (c *indexCursor) waitDue(ctx context.Context) (uint64, error) {
 func (c *indexCursor) dueAfter(n uint64) time.Duration {
 	return time.Duration(math.Ceil(float64(n) / c.subtaskRate * float64(time.Second)))
 }
+
+// checkCountRate validates the count and rate fields that every index
+// source's config has.
+func checkCountRate(count int64, rate float64) error {
+	if count < 0 {
+		return fmt.Errorf("config.count: must be >= 0 (0 = unbounded), got %d", count)
+	}
+	if rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+		return fmt.Errorf("config.rate: must be a finite number >= 0 (0 = as fast as possible), got %v", rate)
+	}
+	return nil
+}

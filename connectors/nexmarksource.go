@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/weirstream/weir/connectors/nexmark"
 	"github.com/weirstream/weir/runtime"
@@ -63,11 +62,8 @@ func newNexmarkPlan(config []byte) (*nexmarkPlan, error) {
 	if err := runtime.DecodeConfig(config, &cfg); err != nil {
 		return nil, err
 	}
-	if cfg.Count < 0 {
-		return nil, fmt.Errorf("config.count: must be >= 0 (0 = unbounded), got %d", cfg.Count)
-	}
-	if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
-		return nil, fmt.Errorf("config.rate: must be a finite number >= 0 (0 = as fast as possible), got %v", cfg.Rate)
+	if err := checkCountRate(cfg.Count, cfg.Rate); err != nil {
+		return nil, err
 	}
 	p := &nexmarkPlan{count: uint64(cfg.Count), rate: cfg.Rate}
 	switch cfg.Format {
