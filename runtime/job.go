@@ -700,7 +700,11 @@ func (j *Job) runAttempt(ctx context.Context, n int, rp *restorePoint) error {
 	}
 	// Two-phase-commit sinks: the final transaction becomes visible once
 	// every task has finished; after a failure it is left pending and the
-	// next attempt discards it.
+	// next attempt discards it. Once one sink has committed its final
+	// transaction the attempt can no longer be replayed (that output would
+	// be written twice), so a failing commit is retried, and one that
+	// still fails fails the job for good rather than restarting it.
+	committed := false
 	for _, t := range tasks {
 		for _, e := range t.elems {
 			s, ok := e.(*sinkElem)
@@ -708,8 +712,13 @@ func (j *Job) runAttempt(ctx context.Context, n int, rp *restorePoint) error {
 				continue
 			}
 			if first == nil {
-				if err := s.tx.Commit(context.WithoutCancel(ctx), FinalCheckpoint); err != nil {
+				if err := j.commitFinal(ctx, s.tx); err != nil {
 					first = fmt.Errorf("task %s: sink %s: commit: %w", t.name, s.node.ID, err)
+					if committed {
+						first = permanent(fmt.Errorf("%w (other sinks have committed their final output, which a restart would write again)", first))
+					}
+				} else {
+					committed = true
 				}
 			}
 			if err := s.sink.Close(); err != nil && first == nil {
@@ -718,6 +727,33 @@ func (j *Job) runAttempt(ctx context.Context, n int, rp *restorePoint) error {
 		}
 	}
 	return first
+}
+
+// finalCommitAttempts bounds the tries of a final commit; the waits
+// between them double from finalCommitBackoff (0.1 s, 0.2 s, ... 1.6 s).
+const (
+	finalCommitAttempts = 6
+	finalCommitBackoff  = 100 * time.Millisecond
+)
+
+// commitFinal commits a sink's final transaction, retrying a failure with
+// backoff on the job's clock (a sink's Commit is idempotent). It gives up
+// early when ctx is done.
+func (j *Job) commitFinal(ctx context.Context, tx TwoPhaseSink) error {
+	wait := finalCommitBackoff
+	for i := 1; ; i++ {
+		err := tx.Commit(context.WithoutCancel(ctx), FinalCheckpoint)
+		if err == nil || i == finalCommitAttempts {
+			return err
+		}
+		j.opts.Logger.Warn("final commit failed; retrying", "attempt", i, "err", err)
+		select {
+		case <-j.opts.Clock.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait *= 2
+	}
 }
 
 // open creates every task's state backend, restores it and the
