@@ -39,7 +39,8 @@ test: wasm minio
 	$(MAKE) fuzz
 
 # A short run of every fuzz target (batch decoder, SDK dispatch, host
-# functions fed random guest pointers, JSON scanner, snapshot import); longer: make fuzz FUZZTIME=5m
+# functions fed random guest pointers, JSON scanner, snapshot import, row
+# encoding, the Nexmark queries' bid decoder); longer: make fuzz FUZZTIME=5m
 FUZZTIME ?= 8s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecoder$$' -fuzztime $(FUZZTIME) ./abi
@@ -47,6 +48,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHostCalls$$' -fuzztime $(FUZZTIME) ./wasmhost
 	$(GO) test -run '^$$' -fuzz '^FuzzValidJSONObject$$' -fuzztime $(FUZZTIME) ./connectors
 	$(GO) test -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME) ./state
+	$(GO) test -run '^$$' -fuzz '^FuzzValid$$' -fuzztime $(FUZZTIME) ./abi/row
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBid$$' -fuzztime $(FUZZTIME) ./examples/nexmark/queries
 
 # The MinIO server the S3 checkpoint-storage tests start: built once from the
 # Go module proxy at the version scripts/minio.sh pins (a few minutes), cached
