@@ -369,7 +369,11 @@
 // Read from and write to Apache Kafka with franz-go (any broker speaking
 // the Kafka protocol; exactly-once needs Kafka 3.0 or later). Tested
 // against franz-go's kfake broker over TCP. TLS and SASL are not
-// configurable yet.
+// configurable yet. RegisterOptions.Kafka (a KafkaPolicy) restricts the
+// bootstrap brokers a config may name; the platform sets it from its
+// operator's --kafka-brokers, so a tenant's job cannot make the process
+// connect to arbitrary hosts (the addresses an allowed cluster advertises
+// are trusted).
 //
 // Source config:
 //

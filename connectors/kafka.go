@@ -7,12 +7,15 @@ package connectors
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -72,6 +75,36 @@ func checkBrokers(brokers []string) error {
 		}
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("config.brokers[%d]: %q has no valid port", i, b)
+		}
+	}
+	return nil
+}
+
+// KafkaPolicy restricts the Kafka clusters jobs may use
+// (RegisterOptions.Kafka).
+type KafkaPolicy struct {
+	// Brokers are the bootstrap brokers, "host:port" compared exactly, that
+	// a kafka source or sink may list in its brokers field. Empty: the
+	// kafka connectors are refused. The addresses a cluster advertises in
+	// its metadata are not checked: the operator who allows a cluster
+	// trusts it.
+	Brokers []string
+}
+
+// check refuses a valid kafka config whose brokers are not all allowed.
+func (p *KafkaPolicy) check(config []byte) error {
+	var c struct {
+		Brokers []string `json:"brokers"`
+	}
+	if err := json.Unmarshal(config, &c); err != nil {
+		return fmt.Errorf("config: %w", err) // not reached: the factory decoded it
+	}
+	if len(p.Brokers) == 0 {
+		return errors.New("config.brokers: the kafka connectors are not enabled here (no broker is allowed; the operator lists them with --kafka-brokers)")
+	}
+	for i, b := range c.Brokers {
+		if !slices.Contains(p.Brokers, b) {
+			return fmt.Errorf("config.brokers[%d]: %q is not an allowed broker (allowed: %s)", i, b, strings.Join(p.Brokers, ", "))
 		}
 	}
 	return nil

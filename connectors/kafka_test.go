@@ -496,3 +496,41 @@ func newKafkaSinkT(t testing.TB, config []byte) func() runtime.Sink {
 	}
 	return mk
 }
+
+// TestKafkaPolicy: with a policy, only the listed brokers may be named,
+// and the error names the field; without one any broker may.
+func TestKafkaPolicy(t *testing.T) {
+	source := `{"brokers": [%s], "topics": ["t"]}`
+	sink := `{"brokers": [%s], "topic": "t"}`
+	tests := []struct {
+		name    string
+		policy  *KafkaPolicy
+		brokers string
+		want    string // "" = accepted
+	}{
+		{"no policy", nil, `"10.0.0.1:9092"`, ""},
+		{"allowed", &KafkaPolicy{Brokers: []string{"k1:9092", "k2:9092"}}, `"k2:9092", "k1:9092"`, ""},
+		{"one not allowed", &KafkaPolicy{Brokers: []string{"k1:9092"}}, `"k1:9092", "127.0.0.1:8080"`,
+			`config.brokers[1]: "127.0.0.1:8080" is not an allowed broker (allowed: k1:9092)`},
+		{"none allowed", &KafkaPolicy{}, `"k1:9092"`, "config.brokers: the kafka connectors are not enabled here"},
+		{"invalid config first", &KafkaPolicy{}, ``, "config.brokers: required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := registry(t, RegisterOptions{Kafka: tc.policy})
+			_, srcErr := c.Sources["kafka"]([]byte(fmt.Sprintf(source, tc.brokers)))
+			_, sinkErr := c.Sinks["kafka"]([]byte(fmt.Sprintf(sink, tc.brokers)))
+			for what, err := range map[string]error{"source": srcErr, "sink": sinkErr} {
+				if tc.want == "" {
+					if err != nil {
+						t.Errorf("%s: %v", what, err)
+					}
+					continue
+				}
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%s: err = %v, want %q", what, err, tc.want)
+				}
+			}
+		})
+	}
+}

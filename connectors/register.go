@@ -26,6 +26,10 @@ type RegisterOptions struct {
 	// sinks of one registration share one lock around it, so lines of
 	// concurrent subtasks never interleave within a line.
 	Stdout io.Writer
+	// Kafka, when not nil, restricts the brokers kafka sources and sinks may
+	// name (the platform sets it: a tenant's job must not reach arbitrary
+	// hosts). Nil allows any broker (weir run).
+	Kafka *KafkaPolicy
 	// Blackhole, when not nil, receives the counts of every blackhole sink
 	// of this registration (benchmarks read them). When nil the sinks still
 	// count, into counters nobody reads.
@@ -72,6 +76,23 @@ func RegisterWithOptions(c *runtime.Connectors, o RegisterOptions) {
 	c.Sinks["file"] = newFileSinkFactory(root)
 	c.Sources["kafka"] = NewKafkaSourceFactory()
 	c.Sinks["kafka"] = NewKafkaSinkFactory()
+	if p := o.Kafka; p != nil {
+		source, sink := c.Sources["kafka"], c.Sinks["kafka"]
+		c.Sources["kafka"] = func(config []byte) (func() runtime.Source, error) {
+			mk, err := source(config)
+			if err == nil {
+				err = p.check(config)
+			}
+			return mk, err
+		}
+		c.Sinks["kafka"] = func(config []byte) (func() runtime.Sink, error) {
+			mk, err := sink(config)
+			if err == nil {
+				err = p.check(config)
+			}
+			return mk, err
+		}
+	}
 }
 
 // lockedWriter serialises whole writes of several sinks to one writer.

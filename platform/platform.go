@@ -51,6 +51,8 @@ type Options struct {
 	CacheDir string
 	// UpgradeGrace: see jobs.Config (default 10s).
 	UpgradeGrace time.Duration
+	// KafkaBrokers: see jobs.Config (none: no kafka connectors).
+	KafkaBrokers []string
 	Clock        clock.Clock
 	Logger       *slog.Logger
 }
@@ -119,6 +121,7 @@ func Open(ctx context.Context, o Options) (p *Platform, err error) {
 		Quotas:       func(tenant string) (tenants.Quotas, error) { t, err := p.Tenants.Tenant(tenant); return t.Quotas, err },
 		Slots:        o.Slots,
 		UpgradeGrace: o.UpgradeGrace,
+		KafkaBrokers: o.KafkaBrokers,
 		Clock:        o.Clock,
 		Logger:       o.Logger,
 	})

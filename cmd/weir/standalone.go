@@ -52,6 +52,7 @@ func runStandalone(ctx context.Context, args []string, stdout, stderr io.Writer)
 	slots := fs.Int("slots", 16, "task slots this process offers")
 	cacheDir := fs.String("cache-dir", defaultCacheDir(), "wazero compilation cache directory (empty: in memory)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	kafka := fs.String("kafka-brokers", "", "comma-separated Kafka bootstrap brokers (host:port) tenants' jobs may use (default: none, the kafka connectors are refused)")
 	demo := fs.String("demo", "", "create the demo tenant, upload the example modules from this examples directory and deploy the demo jobs")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: weir standalone [flags]")
@@ -76,7 +77,14 @@ func runStandalone(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "weir: --listen: %v\n", err)
 		return exitUsage
 	}
-	p, err := platform.Open(ctx, platform.Options{DataDir: *dataDir, Storage: *storage, Slots: *slots, CacheDir: *cacheDir, Logger: logger})
+	var brokers []string
+	for _, b := range strings.Split(*kafka, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	p, err := platform.Open(ctx, platform.Options{DataDir: *dataDir, Storage: *storage, Slots: *slots, CacheDir: *cacheDir,
+		KafkaBrokers: brokers, Logger: logger})
 	if err != nil {
 		ln.Close()
 		fmt.Fprintf(stderr, "weir: %v\n", err)

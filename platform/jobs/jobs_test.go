@@ -142,6 +142,9 @@ nodes:
 		{"bad source config", base("counter@1", count, out, "") + "\n", "", ""}, // replaced below
 		{"unknown field", "name: x\nnodez: []\n", "", "nodez"},
 		{"empty spec", "", "", "empty"},
+		// The manager allows no Kafka broker (Config.KafkaBrokers is empty).
+		{"kafka not enabled", base("counter@1", count, "{id: out, sink: kafka, config: {brokers: ['127.0.0.1:9092'], topic: t}, inputs: [count]}", ""),
+			"nodes[2] (out)", "config.brokers: the kafka connectors are not enabled here"},
 	}
 	cases[11].spec = strings.Replace(cases[11].spec, "{count: 10}", "{count: ten}", 1)
 	cases[11].field, cases[11].problem = "nodes[0] (gen)", "config.count"

@@ -70,6 +70,10 @@ type Config struct {
 	// UpgradeGrace is how long a new generation must run without a
 	// failure for an upgrade or rescale to count as started (default 10s).
 	UpgradeGrace time.Duration
+	// KafkaBrokers are the Kafka bootstrap brokers (host:port) tenants'
+	// jobs may name; none: the kafka connectors are refused, so that a
+	// tenant's job cannot make this process connect to arbitrary hosts.
+	KafkaBrokers []string
 	// LogLines kept per job (default 10000).
 	LogLines int
 	Clock    clock.Clock

@@ -86,6 +86,7 @@ func (m *Manager) compile(e *entry, spec *runtime.JobSpec, restore, resume bool)
 	var conns runtime.Connectors
 	connectors.RegisterWithOptions(&conns, connectors.RegisterOptions{
 		BaseDir: m.FilesDir(tenant), Confine: true, Stdout: e.logs.writer("print"),
+		Kafka: &connectors.KafkaPolicy{Brokers: m.cfg.KafkaBrokers},
 	})
 	cp := &runtime.CheckpointOptions{Storage: m.cfg.Storage, Tenant: tenant, Job: id, Resume: resume}
 	if restore && e.rec.SavepointDir != "" {
