@@ -23,40 +23,25 @@ func decodeEvent(op string, e *nexmark.Event, r *sdk.Record) error {
 	return nil
 }
 
-// q0 passes bids through: auction,bidder,price,dateTime,extra.
-type q0 struct {
-	b   bid
-	out []byte
+// bidProjection is q0 and q1: every bid as auction,bidder,price,dateTime,
+// extra. q0 passes bids through (scale 1, no decimal point); q1 converts
+// prices to euros, 0.908 * price as DECIMAL(23, 3), exactly in integers
+// (price * 908 thousandths: scale 908, the point in the third int).
+type bidProjection struct {
+	op    string
+	scale int64
+	point int // appendInts' point argument
+	b     bid
+	out   []byte
 }
 
-func (q *q0) Process(ctx *sdk.Context, r sdk.Record) error {
+func (q *bidProjection) Process(ctx *sdk.Context, r sdk.Record) error {
 	b := &q.b
-	ok, err := readBid(Q0, &r, b)
+	ok, err := readBid(q.op, &r, b)
 	if !ok {
 		return err
 	}
-	o := appendInts(q.out[:0], noPoint, b.auction, b.bidder, b.price, b.dateTime)
-	o = appendText(o, b.extra(r.Value))
-	q.out = o
-	ctx.Emit(nil, o)
-	return nil
-}
-
-// q1 converts bid prices to euros: auction,bidder,price,dateTime,extra with
-// price = 0.908 * price as DECIMAL(23, 3), computed exactly in integers
-// (price * 908 thousandths).
-type q1 struct {
-	b   bid
-	out []byte
-}
-
-func (q *q1) Process(ctx *sdk.Context, r sdk.Record) error {
-	b := &q.b
-	ok, err := readBid(Q1, &r, b)
-	if !ok {
-		return err
-	}
-	o := appendInts(q.out[:0], 2, b.auction, b.bidder, b.price*908, b.dateTime)
+	o := appendInts(q.out[:0], q.point, b.auction, b.bidder, b.price*q.scale, b.dateTime)
 	o = appendText(o, b.extra(r.Value))
 	q.out = o
 	ctx.Emit(nil, o)
@@ -84,7 +69,9 @@ func (q *q2) Process(ctx *sdk.Context, r sdk.Record) error {
 }
 
 func init() {
-	sdk.Export(Q0, func() sdk.Operator { return &q0{out: make([]byte, 0, 256)} })
-	sdk.Export(Q1, func() sdk.Operator { return &q1{out: make([]byte, 0, 256)} })
+	sdk.Export(Q0, func() sdk.Operator {
+		return &bidProjection{op: Q0, scale: 1, point: noPoint, out: make([]byte, 0, 256)}
+	})
+	sdk.Export(Q1, func() sdk.Operator { return &bidProjection{op: Q1, scale: 908, point: 2, out: make([]byte, 0, 256)} })
 	sdk.Export(Q2, func() sdk.Operator { return &q2{out: make([]byte, 0, 64)} })
 }
