@@ -502,29 +502,7 @@ func BenchmarkDatagenPoll(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			src := newDatagenSource(plan)
-			ctx := context.Background()
-			if err := src.Open(ctx, taskInfo(0, 1, clock.NewFake(time.Unix(0, 0)))); err != nil {
-				b.Fatal(err)
-			}
-			const batch = 1024
-			w := &batchWriter{}
-			b.ReportAllocs()
-			b.ResetTimer()
-			// One op is one record.
-			for n := 0; n < b.N; {
-				k := min(batch, b.N-n)
-				w.enc.Reset()
-				if _, err := src.Poll(ctx, w, k); err != nil {
-					b.Fatal(err)
-				}
-				n += k
-			}
-			b.StopTimer()
-			if w.n != b.N {
-				b.Fatalf("generated %d records, want %d", w.n, b.N)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			benchPoll(b, newDatagenSource(plan), "records")
 		})
 	}
 }

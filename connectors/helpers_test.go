@@ -126,3 +126,30 @@ func wantErr(t *testing.T, err error, want string) {
 		t.Fatalf("error %q does not contain %q", err, want)
 	}
 }
+
+// benchPoll opens src as subtask 0 of 1 and polls it in batches of 1024
+// records into a batch encoder, one op per record; it reports unit per
+// second ("records/s", "events/s").
+func benchPoll(b *testing.B, src runtime.Source, unit string) {
+	ctx := context.Background()
+	if err := src.Open(ctx, taskInfo(0, 1, clock.NewFake(time.Unix(0, 0)))); err != nil {
+		b.Fatal(err)
+	}
+	const batch = 1024
+	w := &batchWriter{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; {
+		k := min(batch, b.N-n)
+		w.enc.Reset()
+		if _, err := src.Poll(ctx, w, k); err != nil {
+			b.Fatal(err)
+		}
+		n += k
+	}
+	b.StopTimer()
+	if w.n != b.N {
+		b.Fatalf("generated %d %s, want %d", w.n, unit, b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit+"/s")
+}

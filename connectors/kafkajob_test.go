@@ -6,11 +6,8 @@ package connectors
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,91 +17,22 @@ import (
 
 	"github.com/weirstream/weir/checkpoint"
 	"github.com/weirstream/weir/runtime"
+	"github.com/weirstream/weir/runtime/runtimetest"
 )
 
-// kafkaConnectors are the package's connectors plus the Kafka ones (which
-// the lead wires into Register), and "throttled-kafka": the Kafka source
-// letting at most per records through per millisecond, so that a bounded
-// input lasts long enough for checkpoints and failures.
+// kafkaConnectors are the package's connectors plus "throttled-kafka":
+// the Kafka source letting at most per records through per millisecond, so
+// that a bounded input lasts long enough for checkpoints and failures.
 func kafkaConnectors(per int) runtime.Connectors {
 	var c runtime.Connectors
 	Register(&c)
-	c.Sources["kafka"] = NewKafkaSourceFactory()
-	c.Sinks["kafka"] = NewKafkaSinkFactory()
-	c.Sources["throttled-kafka"] = func(cfg []byte) (func() runtime.Source, error) {
-		mk, err := NewKafkaSourceFactory()(cfg)
-		if err != nil {
-			return nil, err
-		}
-		return func() runtime.Source {
-			return &throttled{CheckpointedSource: mk().(runtime.CheckpointedSource), per: per}
-		}, nil
-	}
+	c.Sources["throttled-kafka"] = runtimetest.Throttle(c.Sources["kafka"], per, time.Millisecond)
 	return c
-}
-
-// throttled passes at most per records per Poll, one Poll per millisecond.
-type throttled struct {
-	runtime.CheckpointedSource
-	per  int
-	next time.Time
-}
-
-func (s *throttled) Poll(ctx context.Context, w runtime.RecordWriter, max int) (bool, error) {
-	if d := time.Until(s.next); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return false, nil
-		}
-	}
-	s.next = time.Now().Add(time.Millisecond)
-	return s.CheckpointedSource.Poll(ctx, w, min(max, s.per))
-}
-
-// killer fails a random task now and then, once the current attempt has
-// completed a checkpoint (so that every attempt makes progress), up to
-// max times.
-type killer struct {
-	mu       sync.Mutex
-	rng      *rand.Rand
-	p        float64
-	max      int
-	armed    bool
-	failures int
-	restarts int
-}
-
-var errKilled = errors.New("test: task killed")
-
-func (k *killer) event(e runtime.Event) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	switch e.Kind {
-	case runtime.EventCheckpoint:
-		k.armed = true
-	case runtime.EventRestarting:
-		k.restarts++
-		k.armed = false
-	}
-}
-
-func (k *killer) fault(string) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.armed && k.failures < k.max && k.rng.Float64() < k.p {
-		k.armed = false
-		k.failures++
-		return errKilled
-	}
-	return nil
 }
 
 // compileKafkaJob compiles spec (fmt arguments applied) with checkpoints
 // in a temporary folder.
-func compileKafkaJob(t *testing.T, k *killer, per int, events func(runtime.Event), spec string, args ...any) *runtime.Job {
+func compileKafkaJob(t *testing.T, k *runtimetest.Chaos, per int, events func(runtime.Event), spec string, args ...any) *runtime.Job {
 	t.Helper()
 	s, err := runtime.ParseSpec([]byte(fmt.Sprintf(spec, args...)))
 	if err != nil {
@@ -119,7 +47,7 @@ func compileKafkaJob(t *testing.T, k *killer, per int, events func(runtime.Event
 		Checkpoint: &runtime.CheckpointOptions{Storage: store},
 		OnEvent: func(e runtime.Event) {
 			if k != nil {
-				k.event(e)
+				k.Event(e)
 			}
 			if events != nil {
 				events(e)
@@ -127,7 +55,7 @@ func compileKafkaJob(t *testing.T, k *killer, per int, events func(runtime.Event
 		},
 	}
 	if k != nil {
-		opts.InjectFault = k.fault
+		opts.InjectFault = k.Fault
 	}
 	job, err := runtime.Compile(context.Background(), s, opts)
 	if err != nil {
@@ -137,7 +65,7 @@ func compileKafkaJob(t *testing.T, k *killer, per int, events func(runtime.Event
 }
 
 // runKafkaJob compiles the job and runs it to its end.
-func runKafkaJob(t *testing.T, k *killer, per int, spec string, args ...any) {
+func runKafkaJob(t *testing.T, k *runtimetest.Chaos, per int, spec string, args ...any) {
 	t.Helper()
 	job := compileKafkaJob(t, k, per, nil, spec, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -202,10 +130,10 @@ func TestKafkaSinkJobExactlyOnce(t *testing.T) {
 			if mode == "exactly-once" {
 				prefix = ", transactionalIdPrefix: gen-out"
 			}
-			k := &killer{rng: rand.New(rand.NewPCG(11, uint64(len(mode)))), p: 0.05, max: 4}
+			k := runtimetest.NewChaos(11+uint64(len(mode)), 4)
 			runKafkaJob(t, k, 0, datagenToKafka, n, n/2, brokersJSON(addrs), mode, prefix)
-			if k.failures < 2 {
-				t.Fatalf("only %d tasks killed", k.failures)
+			if k.Failures() < 2 {
+				t.Fatalf("only %d tasks killed", k.Failures())
 			}
 			checkSequence(t, readTopic(t, addrs, "out", true), n, mode == "at-least-once")
 		})
@@ -244,10 +172,10 @@ func TestKafkaToKafkaJobExactlyOnce(t *testing.T) {
 	const n = 12000
 	_, addrs := newKafkaCluster(t, kfake.SeedTopics(4, "in", "out"))
 	fillSequence(t, addrs, "in", 4, n)
-	k := &killer{rng: rand.New(rand.NewPCG(5, 6)), p: 0.05, max: 4}
+	k := runtimetest.NewChaos(5, 4)
 	runKafkaJob(t, k, 8, kafkaToKafka, brokersJSON(addrs))
-	if k.failures < 2 {
-		t.Fatalf("only %d tasks killed", k.failures)
+	if k.Failures() < 2 {
+		t.Fatalf("only %d tasks killed", k.Failures())
 	}
 	checkSequence(t, readTopic(t, addrs, "out", true), n, false)
 }

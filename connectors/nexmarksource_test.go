@@ -301,28 +301,7 @@ func BenchmarkNexmarkPoll(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			src := newNexmarkSource(plan)
-			ctx := context.Background()
-			if err := src.Open(ctx, taskInfo(0, 1, clock.NewFake(time.Unix(0, 0)))); err != nil {
-				b.Fatal(err)
-			}
-			const batch = 1024
-			w := &batchWriter{}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for n := 0; n < b.N; {
-				k := min(batch, b.N-n)
-				w.enc.Reset()
-				if _, err := src.Poll(ctx, w, k); err != nil {
-					b.Fatal(err)
-				}
-				n += k
-			}
-			b.StopTimer()
-			if w.n != b.N {
-				b.Fatalf("generated %d events, want %d", w.n, b.N)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			benchPoll(b, newNexmarkSource(plan), "events")
 		})
 	}
 }

@@ -21,48 +21,16 @@ import (
 	"github.com/weirstream/weir/checkpoint/miniotest"
 	"github.com/weirstream/weir/connectors"
 	"github.com/weirstream/weir/runtime"
+	"github.com/weirstream/weir/runtime/runtimetest"
 	"github.com/weirstream/weir/state"
 )
-
-// throttledSource lets at most per records through per tick of the wall
-// clock: a rate limit like datagen's, so that a bounded input lasts long
-// enough for many checkpoints and failures.
-type throttledSource struct {
-	runtime.CheckpointedSource
-	per  int
-	tick time.Duration
-	next time.Time
-}
-
-func (s *throttledSource) Poll(ctx context.Context, w runtime.RecordWriter, max int) (bool, error) {
-	if d := time.Until(s.next); d > 0 {
-		tm := time.NewTimer(d)
-		select {
-		case <-tm.C:
-		case <-ctx.Done():
-			tm.Stop()
-			return false, nil
-		}
-	}
-	s.next = time.Now().Add(s.tick)
-	return s.CheckpointedSource.Poll(ctx, w, min(max, s.per))
-}
 
 // connectorsWithThrottle registers the standard connectors plus
 // "throttled-file": the file source limited to per records per millisecond.
 func connectorsWithThrottle(per int) runtime.Connectors {
 	var c runtime.Connectors
 	connectors.Register(&c)
-	file := c.Sources["file"]
-	c.Sources["throttled-file"] = func(cfg []byte) (func() runtime.Source, error) {
-		mk, err := file(cfg)
-		if err != nil {
-			return nil, err
-		}
-		return func() runtime.Source {
-			return &throttledSource{CheckpointedSource: mk().(runtime.CheckpointedSource), per: per, tick: time.Millisecond}
-		}, nil
-	}
+	c.Sources["throttled-file"] = runtimetest.Throttle(c.Sources["file"], per, time.Millisecond)
 	return c
 }
 
@@ -85,55 +53,13 @@ func writeEvents(t *testing.T, n, keys int) string {
 	return p
 }
 
-// chaos fails a random task at a random point, once the current attempt
-// has completed a checkpoint (so that every attempt makes progress), up to
-// max times.
-type chaos struct {
-	mu       sync.Mutex
-	rng      *rand.Rand
-	p        float64
-	max      int
-	armed    bool
-	failures int
-	restarts int
-}
-
-func newChaos(seed uint64, max int) *chaos {
-	return &chaos{rng: rand.New(rand.NewPCG(seed, seed+1)), p: 0.05, max: max}
-}
-
-func (c *chaos) event(e runtime.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch e.Kind {
-	case runtime.EventCheckpoint:
-		c.armed = true
-	case runtime.EventRestarting:
-		c.restarts++
-		c.armed = false
-	}
-}
-
-var errChaos = errors.New("chaos: task killed")
-
-func (c *chaos) fault(string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.armed && c.failures < c.max && c.rng.Float64() < c.p {
-		c.armed = false
-		c.failures++
-		return errChaos
-	}
-	return nil
-}
-
 type crashRun struct {
 	storageOpts       checkpoint.StorageOptions
 	input, module     string
 	parallelism       int
 	backend           string
 	mode              string
-	chaos             *chaos
+	chaos             *runtimetest.Chaos
 	perMs             int
 	storage, stateDir string
 	out               string
@@ -244,17 +170,17 @@ func TestCrashRecoveryExactlyOnce(t *testing.T) {
 				}
 				crashed := base
 				crashed.perMs = 30
-				crashed.chaos = newChaos(uint64(p)*31+uint64(len(backend)), 25)
+				crashed.chaos = runtimetest.NewChaos(uint64(p)*31+uint64(len(backend)), 25)
 				crashed.storage, crashed.stateDir, crashed.out = t.TempDir(), t.TempDir(), t.TempDir()
 				got := crashed.run(t)
-				if crashed.chaos.failures < 20 {
-					t.Fatalf("only %d failures were injected (want >= 20): the input ended too early", crashed.chaos.failures)
+				if crashed.chaos.Failures() < 20 {
+					t.Fatalf("only %d failures were injected (want >= 20): the input ended too early", crashed.chaos.Failures())
 				}
 				if strings.Join(got, "\n") != strings.Join(want, "\n") {
 					t.Fatalf("after %d failures the committed output differs from the failure-free run: %d vs %d lines; %s",
-						crashed.chaos.failures, len(got), len(want), diffLines(got, want))
+						crashed.chaos.Failures(), len(got), len(want), diffLines(got, want))
 				}
-				t.Logf("%d failures, %d restarts, %d windows identical", crashed.chaos.failures, crashed.chaos.restarts, len(got))
+				t.Logf("%d failures, %d restarts, %d windows identical", crashed.chaos.Failures(), crashed.chaos.Restarts(), len(got))
 			})
 		}
 	}
@@ -290,7 +216,7 @@ type counterRun struct {
 	srcP, p                               int
 	backend, interval, mode               string
 	perMs                                 int
-	chaos                                 *chaos
+	chaos                                 *runtimetest.Chaos
 	from                                  *runtime.RestoreFrom
 	// stopAfter > 0: stop with a savepoint once the sources have read
 	// that many records; the savepoint folder is returned.
@@ -310,7 +236,7 @@ func (r counterRun) job(t *testing.T) (*runtime.Job, checkpoint.Storage) {
 // compileCheckpointed compiles spec with checkpoint storage at uri, the
 // throttled connectors, and chaos (if any) injecting failures.
 func compileCheckpointed(t *testing.T, spec *runtime.JobSpec, uri string, so checkpoint.StorageOptions, perMs int,
-	c *chaos, from *runtime.RestoreFrom) (*runtime.Job, checkpoint.Storage) {
+	c *runtimetest.Chaos, from *runtime.RestoreFrom) (*runtime.Job, checkpoint.Storage) {
 	t.Helper()
 	store, err := checkpoint.OpenStorage(uri, so)
 	if err != nil {
@@ -322,8 +248,8 @@ func compileCheckpointed(t *testing.T, spec *runtime.JobSpec, uri string, so che
 		Checkpoint: &runtime.CheckpointOptions{Storage: store, From: from},
 	}
 	if c != nil {
-		opts.OnEvent = c.event
-		opts.InjectFault = c.fault
+		opts.OnEvent = c.Event
+		opts.InjectFault = c.Fault
 	}
 	job, err := runtime.Compile(context.Background(), spec, opts)
 	if err != nil {
@@ -419,13 +345,13 @@ func TestCrashRecoveryAtLeastOnce(t *testing.T) {
 	input, want := writeKeyed(t, 30000, 40)
 	r := counterRun{module: buildModule(t, "testdata/counter"), input: input, out: t.TempDir(), storage: t.TempDir(),
 		stateDir: t.TempDir(), srcP: 2, p: 3, backend: "memory", interval: "25ms", mode: runtime.ModeAtLeastOnce,
-		perMs: 30, chaos: newChaos(99, 25)}
+		perMs: 30, chaos: runtimetest.NewChaos(99, 25)}
 	if err, _ := r.run(t); err != nil {
 		t.Fatal(err)
 	}
 	got := committed(t, r.out)
-	if r.chaos.failures < 20 {
-		t.Fatalf("only %d failures injected", r.chaos.failures)
+	if r.chaos.Failures() < 20 {
+		t.Fatalf("only %d failures injected", r.chaos.Failures())
 	}
 	have := map[string]int{}
 	for _, l := range got {
@@ -433,11 +359,11 @@ func TestCrashRecoveryAtLeastOnce(t *testing.T) {
 	}
 	for _, l := range want {
 		if have[l] == 0 {
-			t.Fatalf("record %s lost after %d failures", l, r.chaos.failures)
+			t.Fatalf("record %s lost after %d failures", l, r.chaos.Failures())
 		}
 	}
 	t.Logf("%d failures; %d output records for %d inputs: %d duplicates (allowed at least once)",
-		r.chaos.failures, len(got), len(want), len(got)-len(want))
+		r.chaos.Failures(), len(got), len(want), len(got)-len(want))
 }
 
 // TestRescaleThroughSavepoints runs 2 -> 3 -> 1 through stop-with-savepoint
@@ -548,13 +474,13 @@ func TestCrashRecoveryOnS3(t *testing.T) {
 	want := golden.run(t)
 	crashed := base
 	crashed.perMs = 30
-	crashed.chaos = newChaos(5, 8)
+	crashed.chaos = runtimetest.NewChaos(5, 8)
 	crashed.storage = "s3://" + srv.Bucket + "/weir?endpoint=" + srv.Endpoint + "&secure=false"
 	crashed.storageOpts = checkpoint.StorageOptions{AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey}
 	crashed.stateDir, crashed.out = t.TempDir(), t.TempDir()
 	got := crashed.run(t)
-	if crashed.chaos.failures < 5 {
-		t.Fatalf("only %d failures injected", crashed.chaos.failures)
+	if crashed.chaos.Failures() < 5 {
+		t.Fatalf("only %d failures injected", crashed.chaos.Failures())
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("output after recovering from S3 differs: %s", diffLines(got, want))
@@ -798,7 +724,7 @@ func (s *savepointThenFail) fault(string) error {
 	defer s.mu.Unlock()
 	if s.armed {
 		s.armed, s.failed = false, true
-		return errChaos
+		return runtimetest.ErrKilled
 	}
 	return nil
 }
