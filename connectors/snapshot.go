@@ -69,11 +69,6 @@ func newSnapWriter(kind byte) *snapWriter {
 
 func (w *snapWriter) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
 
-func (w *snapWriter) bytes(s []byte) {
-	w.uvarint(uint64(len(s)))
-	w.b = append(w.b, s...)
-}
-
 func (w *snapWriter) string(s string) {
 	w.uvarint(uint64(len(s)))
 	w.b = append(w.b, s...)

@@ -109,7 +109,6 @@ type checkpointing struct {
 	root    string
 	coord   *checkpoint.Coordinator
 	current atomic.Pointer[attempt]
-	cancel  context.CancelFunc
 }
 
 // newCheckpointing builds the job's coordinator (at Compile, so that

@@ -221,13 +221,6 @@ func (r *recorder) completedSince(t time.Time) []checkpoint.Stats {
 	return out
 }
 
-// completedCount returns how many checkpoints completed.
-func (r *recorder) completedCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.stats)
-}
-
 // statsOf returns checkpoint id's stats.
 func (r *recorder) statsOf(id int64) (checkpoint.Stats, bool) {
 	r.mu.Lock()
