@@ -370,7 +370,7 @@ func (t *task) declineTriggers() {
 	for {
 		select {
 		case id := <-t.cp.triggers:
-			t.cp.a.coord.Decline(id, t.name, fmt.Errorf("source %s has finished", t.nodes[0].ID))
+			t.cp.a.acks.Decline(id, t.name, fmt.Errorf("source %s has finished", t.nodes[0].ID))
 		default:
 			return
 		}
@@ -390,7 +390,7 @@ func (a *attempt) upload(t *task, b checkpoint.Barrier, st checkpoint.TaskState,
 				_ = os.RemoveAll(scratch)
 			}
 			if err != nil {
-				a.coord.Decline(b.ID, t.name, fmt.Errorf("uploading state: %w", err))
+				a.acks.Decline(b.ID, t.name, fmt.Errorf("uploading state: %w", err))
 				return
 			}
 			st.State = h
@@ -399,7 +399,7 @@ func (a *attempt) upload(t *task, b checkpoint.Barrier, st checkpoint.TaskState,
 			}
 		}
 		st.AsyncMs = ms(time.Since(start))
-		a.coord.Ack(a.ctx, b.ID, st)
+		a.acks.Ack(a.ctx, b.ID, st)
 	}()
 }
 

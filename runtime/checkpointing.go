@@ -78,7 +78,8 @@ type attempt struct {
 	n           int
 	uid         string // makes shared file names unique per attempt
 	ctx         context.Context
-	coord       *checkpoint.Coordinator
+	set         *TaskSet
+	acks        Acker // nil without checkpoint storage
 	storage     checkpoint.Storage
 	sharedDir   string
 	stateDir    string
@@ -108,7 +109,12 @@ type checkpointing struct {
 	opts    CheckpointOptions
 	root    string
 	coord   *checkpoint.Coordinator
-	current atomic.Pointer[attempt]
+	current atomic.Pointer[running]
+}
+
+// running is the attempt whose tasks run now, as the job master sees it.
+type running struct {
+	groups []TaskGroup
 }
 
 // newCheckpointing builds the job's coordinator (at Compile, so that
@@ -191,33 +197,12 @@ func storageID(name string) string {
 }
 
 func (j *Job) triggerBarrier(b checkpoint.Barrier) error {
-	a := j.cp.current.Load()
-	if a == nil {
+	r := j.cp.current.Load()
+	if r == nil {
 		return errors.New("the job is restarting")
 	}
-	a.barriers.Store(b.ID, b)
-	if b.Stop {
-		a.stopID.Store(b.ID)
-	}
-	for _, t := range a.tasks {
-		if t.source == nil {
-			continue
-		}
-		// Under trigMu: a source that finishes either sees this barrier
-		// queued (and declines it) or is seen finished here.
-		t.trigMu.Lock()
-		var err error
-		if t.srcDone {
-			err = fmt.Errorf("source task %s has finished", t.name)
-		} else {
-			select {
-			case t.cp.triggers <- b.ID:
-			default:
-				err = fmt.Errorf("source task %s has too many barriers queued", t.name)
-			}
-		}
-		t.trigMu.Unlock()
-		if err != nil {
+	for _, g := range r.groups {
+		if err := g.Trigger(b); err != nil {
 			return err
 		}
 	}
@@ -225,22 +210,9 @@ func (j *Job) triggerBarrier(b checkpoint.Barrier) error {
 }
 
 func (j *Job) checkpointCompleted(b checkpoint.Barrier) {
-	// A savepoint that does not stop the job commits nothing (as in Flink
-	// since 1.15): recovery restores from checkpoints only, so output
-	// committed by such a savepoint would be written again by a restore
-	// from the checkpoint before it. Its transactions stay pending and are
-	// committed with the next checkpoint (a two-phase sink's pre-commit
-	// state lists every transaction not committed yet). A stop-with-
-	// savepoint is the job's last point and commits.
-	if a := j.cp.current.Load(); a != nil && (!b.Savepoint || b.Stop) {
-		for _, t := range a.tasks {
-			for {
-				old := t.cp.done.Load()
-				if b.ID <= old || t.cp.done.CompareAndSwap(old, b.ID) {
-					break
-				}
-			}
-			t.cp.notify()
+	if r := j.cp.current.Load(); r != nil {
+		for _, g := range r.groups {
+			g.Notify(b, true)
 		}
 	}
 	j.mu.Lock()
@@ -256,9 +228,9 @@ func (j *Job) checkpointCompleted(b checkpoint.Barrier) {
 }
 
 func (j *Job) checkpointAborted(b checkpoint.Barrier, err error) {
-	if a := j.cp.current.Load(); a != nil && a.stopID.CompareAndSwap(b.ID, 0) {
-		for _, t := range a.tasks {
-			t.cp.notify() // suspended sources resume
+	if r := j.cp.current.Load(); r != nil {
+		for _, g := range r.groups {
+			g.Notify(b, false)
 		}
 	}
 	j.event(Event{Kind: EventCheckpointAborted, Checkpoint: b.ID, Err: err})

@@ -19,10 +19,44 @@ type envelope struct {
 // batch. So at most `buffers` batches per channel are in flight, memory is
 // bounded, and a slow consumer blocks its producers (backpressure reaches the
 // sources). The remote exchange of the cluster issue uses the same credits.
+//
+// A channel whose other end is on another worker is split in two: the
+// producer's side (send set) keeps the buffers and gets one back for every
+// credit the consumer returns over the network; the consumer's side
+// (credit set) delivers received batches into its gate and answers each
+// recycled one with a credit.
 type channel struct {
 	free chan []byte // buffers the producer may fill
 	gate *gate
 	idx  int // index in gate
+
+	send   func([]byte) error // remote consumer: hand a batch to the network
+	spare  chan []byte        // remote consumer: sent buffers awaiting credit
+	fail   func(error)        // remote consumer: a send failed
+	credit func()             // remote producer: return a credit
+}
+
+// newRemoteSender is the producer's end of channel id, whose consumer is on
+// worker to. It starts with buffers credits (the consumer's buffers).
+func newRemoteSender(ex Exchange, to string, id uint32, buffers, batchBytes int, fail func(error)) *channel {
+	c := &channel{free: make(chan []byte, buffers), spare: make(chan []byte, buffers), fail: fail}
+	for i := 0; i < buffers; i++ {
+		c.free <- make([]byte, 0, batchBytes+batchBytes/4)
+	}
+	c.send = ex.Sender(to, id, func() { c.free <- (<-c.spare)[:0] })
+	return c
+}
+
+// addRemoteChannel adds the consumer's end of channel id, whose producer
+// is on worker from.
+func (g *gate) addRemoteChannel(input int, ex Exchange, from string, id uint32) {
+	c := &channel{gate: g, idx: len(g.channels)}
+	g.channels = append(g.channels, c)
+	g.input = append(g.input, input)
+	idx := c.idx
+	c.credit = ex.Receive(from, id, func(batch []byte) {
+		g.inbox <- envelope{ch: idx, buf: batch}
+	})
 }
 
 // gate is the receiving side of a task: every channel into it shares one
@@ -50,7 +84,12 @@ func (g *gate) addChannel(input, buffers, batchBytes int) *channel {
 
 // recycle returns a processed buffer to its channel.
 func (g *gate) recycle(e envelope) {
-	g.channels[e.ch].free <- e.buf[:0]
+	c := g.channels[e.ch]
+	if c.credit != nil {
+		c.credit()
+		return
+	}
+	c.free <- e.buf[:0]
 }
 
 // channelWriter is the producer's view of one channel: the batch being
@@ -110,6 +149,14 @@ func (o *outputWriter) acquire(w *channelWriter) error {
 
 func (o *outputWriter) flush(w *channelWriter) {
 	if w.buf == nil || len(w.buf) == 0 {
+		return
+	}
+	if c := w.c; c.send != nil {
+		if err := c.send(w.buf); err != nil {
+			c.fail(err)
+		}
+		c.spare <- w.buf
+		w.buf = nil
 		return
 	}
 	w.c.gate.inbox <- envelope{ch: w.c.idx, buf: w.buf}

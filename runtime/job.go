@@ -42,6 +42,9 @@ type Options struct {
 	// batch a task handles (and each source poll); an error fails the task
 	// as a crash would.
 	InjectFault func(task string) error
+	// Cluster places the tasks of every attempt on workers; nil runs them
+	// all in this process.
+	Cluster Cluster
 }
 
 // Job is a validated, compiled job ready to run once.
@@ -50,7 +53,7 @@ type Job struct {
 	opts    Options
 	modules map[string]Module
 	chains  []*chain
-	tasks   []*task
+	groups  []TaskGroup // of the current (or last) attempt
 
 	srcFactories  map[string]func() Source
 	sinkFactories map[string]func() Sink
@@ -58,7 +61,6 @@ type Job struct {
 	cp *checkpointing // nil without checkpoint storage
 
 	mu       sync.Mutex
-	finished map[*task]bool
 	tmpDir   string
 	restart  *restartStrategy
 	failures []Failure
@@ -91,7 +93,7 @@ func Compile(ctx context.Context, spec *JobSpec, opts Options) (*Job, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	j := &Job{Spec: spec, opts: opts, modules: map[string]Module{}, finished: map[*task]bool{}}
+	j := &Job{Spec: spec, opts: opts, modules: map[string]Module{}}
 	var errs SpecErrors
 	// Modules first: whether an operator is keyed decides partitioning.
 	names := make([]string, 0, len(spec.Modules))
@@ -200,7 +202,7 @@ func Compile(ctx context.Context, spec *JobSpec, opts Options) (*Job, error) {
 		return nil, err
 	}
 	// Build the tasks once now so that graph errors surface at compile time.
-	if _, err := j.buildTasks(&attempt{job: j}); err != nil {
+	if _, err := j.buildTasks(&attempt{job: j}, func(string) bool { return true }, nil, nil); err != nil {
 		return nil, err
 	}
 	return j, nil
@@ -282,7 +284,11 @@ func (j *Job) Graph() []string {
 
 // buildTasks builds the tasks of an attempt, with fresh channels, sources,
 // sinks and (in open) instances.
-func (j *Job) buildTasks(a *attempt) ([]*task, error) {
+//
+// Only the tasks local says run here are built; a channel between a local
+// task and one elsewhere (placement names the worker) goes through ex.
+// Channels are numbered in one order every process shares.
+func (j *Job) buildTasks(a *attempt, local func(string) bool, ex Exchange, placement map[string]string) ([]*task, error) {
 	spec := j.Spec
 	srcFactories, sinkFactories := j.srcFactories, j.sinkFactories
 	var tasks []*task
@@ -293,8 +299,10 @@ func (j *Job) buildTasks(a *attempt) ([]*task, error) {
 		chainOfTail[c.nodes[len(c.nodes)-1].ID] = c
 		head := c.nodes[0]
 		for s := 0; s < head.Parallelism; s++ {
+			name := fmt.Sprintf("%s[%d]", c.name(), s)
 			t := &task{
-				name:    fmt.Sprintf("%s[%d]", c.name(), s),
+				name:    name,
+				remote:  !local(name),
 				nodes:   c.nodes,
 				subtask: s,
 				clock:   j.opts.Clock,
@@ -304,7 +312,9 @@ func (j *Job) buildTasks(a *attempt) ([]*task, error) {
 				injectFault: j.opts.InjectFault,
 			}
 			t.log = j.opts.Logger.With("job", spec.Name, "task", t.name)
-			if head.Kind() == KindSource {
+			if t.remote {
+				// Elsewhere: only its place in the graph matters here.
+			} else if head.Kind() == KindSource {
 				t.source = srcFactories[head.ID]()
 				t.srcBatch = 1024
 				if head.Watermarks != nil {
@@ -346,6 +356,7 @@ func (j *Job) buildTasks(a *attempt) ([]*task, error) {
 		t.out = o
 		return o
 	}
+	var chID uint32
 	for _, c := range j.chains {
 		head := c.nodes[0]
 		for inputNo, in := range head.Inputs {
@@ -367,8 +378,32 @@ func (j *Job) buildTasks(a *attempt) ([]*task, error) {
 					if in.Partition == PartitionForward && u != d {
 						continue
 					}
-					ch := dt.gate.addChannel(inputNo, spec.Exchange.Buffers, spec.Exchange.BatchBytes)
-					dt.inputsLeft[inputNo]++
+					id := chID
+					chID++
+					ut := upTasks[u]
+					var ch *channel
+					switch {
+					case ut.remote && dt.remote:
+						continue
+					case !ut.remote && !dt.remote:
+						ch = dt.gate.addChannel(inputNo, spec.Exchange.Buffers, spec.Exchange.BatchBytes)
+					case dt.remote: // the consumer is elsewhere
+						if ex == nil {
+							return nil, fmt.Errorf("runtime: task %s is on %s and no exchange is configured", dt.name, placement[dt.name])
+						}
+						ch = newRemoteSender(ex, placement[dt.name], id, spec.Exchange.Buffers, spec.Exchange.BatchBytes, a.set.Fail)
+					default: // the producer is elsewhere
+						if ex == nil {
+							return nil, fmt.Errorf("runtime: task %s is on %s and no exchange is configured", ut.name, placement[ut.name])
+						}
+						dt.gate.addRemoteChannel(inputNo, ex, placement[ut.name], id)
+					}
+					if !dt.remote {
+						dt.inputsLeft[inputNo]++
+					}
+					if ut.remote {
+						continue
+					}
 					w := &channelWriter{c: ch}
 					edgesByUp[u].writers = append(edgesByUp[u].writers, w)
 					o := outs[outKey{in.From, u}]
@@ -380,6 +415,9 @@ func (j *Job) buildTasks(a *attempt) ([]*task, error) {
 	// Chain elements, built back to front.
 	for _, c := range j.chains {
 		for _, t := range tasksOf[c] {
+			if t.remote {
+				continue
+			}
 			var next element
 			if t.out != nil {
 				next = t.out
@@ -425,7 +463,14 @@ func (j *Job) buildTasks(a *attempt) ([]*task, error) {
 			t.elems = elems
 		}
 	}
-	if j.cp != nil && a.coord != nil {
+	local_ := tasks[:0]
+	for _, t := range tasks {
+		if !t.remote {
+			local_ = append(local_, t)
+		}
+	}
+	tasks = local_
+	if j.cp != nil && a.acks != nil {
 		for _, t := range tasks {
 			n := 0
 			if t.gate != nil {
@@ -607,51 +652,52 @@ func (j *Job) latestRestore(ctx context.Context, initial *restorePoint) (*restor
 	return nil, nil
 }
 
-// runAttempt builds, restores and runs the tasks once.
+// runAttempt places, opens and runs the tasks once: in this process (one
+// TaskSet) or on the workers of Options.Cluster.
 func (j *Job) runAttempt(ctx context.Context, n int, rp *restorePoint) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	a := &attempt{job: j, n: n, uid: randomID(), ctx: ctx, exactlyOnce: j.Spec.Checkpoints.Mode != ModeAtLeastOnce}
-	if j.cp != nil {
-		a.coord, a.storage, a.sharedDir = j.cp.coord, j.cp.opts.Storage, j.cp.coord.SharedDir()
+	uid := randomID()
+	var groups []TaskGroup
+	if j.opts.Cluster == nil {
+		groups = []TaskGroup{j.NewTaskSet(TaskSetConfig{Attempt: n, UID: uid, rp: rp})}
+	} else {
+		d := &Deployment{Job: j, Attempt: n, UID: uid, Tasks: j.Tasks(), Restore: rp.ref()}
+		if j.cp != nil {
+			d.Acks = j.cp.coord
+		}
+		var err error
+		if groups, err = j.opts.Cluster.Deploy(ctx, d); err != nil {
+			return err
+		}
 	}
-	base := j.Spec.State.Dir
-	if base == "" {
-		if j.tmpDir == "" {
-			d, err := os.MkdirTemp("", "weir-state-")
-			if err != nil {
-				return err
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = g.Open(ctx)
+		}()
+	}
+	wg.Wait()
+	if err := firstOpenError(errs); err != nil {
+		for i, g := range groups {
+			if errs[i] == nil {
+				_, _ = g.Finish(ctx, false)
 			}
-			j.tmpDir = d
 		}
-		base = j.tmpDir
-	}
-	a.stateDir = filepath.Join(base, j.Spec.Name, fmt.Sprintf("attempt-%d-%s", n, a.uid))
-	// Pebble stores, snapshot scratch and restore imports live here,
-	// whatever the backend (a memory job may import a Pebble checkpoint).
-	if err := os.MkdirAll(a.stateDir, 0o755); err != nil {
 		return err
 	}
-	defer os.RemoveAll(a.stateDir)
-	tasks, err := j.buildTasks(a)
-	if err != nil {
-		return err
-	}
-	a.tasks = tasks
 	j.mu.Lock()
-	j.tasks = tasks
-	j.finished = map[*task]bool{}
+	j.groups = groups
 	j.mu.Unlock()
-	if err := j.open(ctx, a, rp); err != nil {
-		j.closeTasks(tasks)
-		return err
-	}
 	if j.cp != nil {
-		names := make([]string, len(tasks))
-		for i, t := range tasks {
-			names[i] = t.name
+		names := make([]string, 0)
+		for _, t := range j.Tasks() {
+			names = append(names, t.Name)
 		}
-		j.cp.current.Store(a)
+		j.cp.current.Store(&running{groups: groups})
 		j.cp.coord.Start(names)
 	}
 	ev := Event{Kind: EventStarted, Attempt: n}
@@ -659,26 +705,17 @@ func (j *Job) runAttempt(ctx context.Context, n int, rp *restorePoint) error {
 		ev.Kind, ev.Checkpoint, ev.Dir = EventRestored, rp.meta.ID, rp.dir
 	}
 	j.event(ev)
-	var wg sync.WaitGroup
 	var once sync.Once
 	var first error
-	for _, t := range tasks {
-		t.ctx = ctx
-		if t.out != nil {
-			t.out.ctx = ctx
-		}
+	for _, g := range groups {
 		wg.Add(1)
-		go func(t *task) {
+		go func() {
 			defer wg.Done()
-			err := t.run()
-			j.mu.Lock()
-			j.finished[t] = true
-			j.mu.Unlock()
-			if err != nil && ctx.Err() == nil {
-				once.Do(func() { first = fmt.Errorf("task %s: %w", t.name, err) })
+			if err := g.Run(ctx); err != nil && ctx.Err() == nil {
+				once.Do(func() { first = err })
 				cancel(first)
 			}
-		}(t)
+		}()
 	}
 	wg.Wait()
 	if j.cp != nil {
@@ -688,7 +725,6 @@ func (j *Job) runAttempt(ctx context.Context, n int, rp *restorePoint) error {
 		} else {
 			j.cp.coord.Pause()
 		}
-		a.uploads.Wait()
 		if first != nil {
 			if err := j.cp.coord.Sweep(context.WithoutCancel(ctx)); err != nil {
 				j.opts.Logger.Warn("removing files of the failed attempt", "err", err)
@@ -698,33 +734,16 @@ func (j *Job) runAttempt(ctx context.Context, n int, rp *restorePoint) error {
 	if first == nil && ctx.Err() != nil {
 		first = context.Cause(ctx)
 	}
-	// Two-phase-commit sinks: the final transaction becomes visible once
-	// every task has finished; after a failure it is left pending and the
-	// next attempt discards it. Once one sink has committed its final
-	// transaction the attempt can no longer be replayed (that output would
-	// be written twice), so a failing commit is retried, and one that
-	// still fails fails the job for good rather than restarting it.
 	committed := false
-	for _, t := range tasks {
-		for _, e := range t.elems {
-			s, ok := e.(*sinkElem)
-			if !ok || s.tx == nil {
-				continue
-			}
-			if first == nil {
-				if err := j.commitFinal(ctx, s.tx); err != nil {
-					first = fmt.Errorf("task %s: sink %s: commit: %w", t.name, s.node.ID, err)
-					if committed {
-						first = permanent(fmt.Errorf("%w (other sinks have committed their final output, which a restart would write again)", first))
-					}
-				} else {
-					committed = true
-				}
-			}
-			if err := s.sink.Close(); err != nil && first == nil {
-				first = fmt.Errorf("task %s: sink %s: close: %w", t.name, s.node.ID, err)
+	for _, g := range groups {
+		c, err := g.Finish(ctx, first == nil)
+		if err != nil && first == nil {
+			first = err
+			if committed && !isPermanent(err) {
+				first = permanent(fmt.Errorf("%w (other sinks have committed their final output, which a restart would write again)", err))
 			}
 		}
+		committed = committed || c
 	}
 	return first
 }
@@ -853,17 +872,7 @@ func (j *Job) restoreTasks(ctx context.Context, a *attempt, rp *restorePoint) er
 		}()
 	}
 	wg.Wait()
-	var first error
-	for _, err := range errs {
-		var re *restoreError
-		if err != nil && errors.As(err, &re) && damaged(err) {
-			return err
-		}
-		if first == nil {
-			first = err
-		}
-	}
-	return first
+	return firstOpenError(errs)
 }
 
 // taskDirName is a file-system-safe directory name for a task's state.
@@ -897,23 +906,14 @@ func (j *Job) cleanup() {
 	}
 }
 
-// Stats returns every task's metrics.
+// Stats returns every task's metrics, of the current (or last) attempt.
 func (j *Job) Stats() []TaskStats {
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	out := make([]TaskStats, 0, len(j.tasks))
-	for _, t := range j.tasks {
-		s := t.metrics.snapshot()
-		s.Task = t.name
-		for _, n := range t.nodes {
-			s.Nodes = append(s.Nodes, n.ID)
-		}
-		s.Subtask = t.subtask
-		s.Finished = j.finished[t]
-		if t.cp != nil {
-			s.Alignment = time.Duration(t.cp.alignments.Load())
-		}
-		out = append(out, s)
+	groups := j.groups
+	j.mu.Unlock()
+	var out []TaskStats
+	for _, g := range groups {
+		out = append(out, g.Stats()...)
 	}
 	return out
 }

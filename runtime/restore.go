@@ -328,9 +328,15 @@ func (j *Job) checkRegistered(rp *restorePoint, tasks []*task) error {
 	if rp == nil || rp.allow {
 		return nil
 	}
+	// Only operators with a task here are checked (every subtask registers
+	// the same states; a worker checks its own).
 	registered := map[string]map[string]bool{}
+	here := map[string]bool{}
 	for _, t := range tasks {
 		for _, e := range t.elems {
+			if op, ok := e.(*operatorElem); ok {
+				here[op.node.ID] = true
+			}
 			if op, ok := e.(*operatorElem); ok && op.access.registered != nil {
 				if registered[op.node.ID] == nil {
 					registered[op.node.ID] = map[string]bool{}
@@ -350,7 +356,7 @@ func (j *Job) checkRegistered(rp *restorePoint, tasks []*task) error {
 				continue
 			}
 			seen[k] = true
-			if j.hasOperator(s.Operator) {
+			if j.hasOperator(s.Operator) && here[s.Operator] {
 				missing = append(missing, fmt.Sprintf("%q of node %q", s.Name, s.Operator))
 			}
 		}

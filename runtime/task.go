@@ -18,6 +18,7 @@ import (
 // on its hot path takes a lock.
 type task struct {
 	name    string
+	remote  bool // placed on another worker: not built here
 	nodes   []*NodeSpec
 	subtask int
 	ctx     context.Context
@@ -357,7 +358,7 @@ func (t *task) sourceFinished() {
 	t.srcDone = true
 	t.trigMu.Unlock()
 	if t.cp != nil {
-		t.cp.a.coord.Pause()
+		t.cp.a.acks.Pause()
 		t.declineTriggers() // those queued before srcDone was set
 	}
 }
