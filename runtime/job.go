@@ -682,10 +682,8 @@ func (j *Job) runAttempt(ctx context.Context, n int, rp *restorePoint) error {
 	}
 	wg.Wait()
 	if err := firstOpenError(errs); err != nil {
-		for i, g := range groups {
-			if errs[i] == nil {
-				_, _ = g.Finish(ctx, false)
-			}
+		for _, g := range groups {
+			_, _ = g.Finish(ctx, false) // releases what opened, and the slots
 		}
 		return err
 	}

@@ -77,6 +77,7 @@ func (s *TaskSet) Open(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			os.RemoveAll(a.stateDir)
+			s.a = nil // nothing for Finish to release
 		}
 	}()
 	rp := s.cfg.rp
