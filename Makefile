@@ -5,7 +5,7 @@ EXAMPLES  := wordcount windowed-sum fraud bench nexmark
 WASM      := $(foreach e,$(EXAMPLES),examples/$(e)/$(e).wasm)
 GOFILES   := $(shell find . -name '*.go' -not -path './.git/*' 2>/dev/null)
 
-.PHONY: all build wasm test test-short run wordcount bench bench-checkpoint bench-platform bench-nexmark fuzz vet clean
+.PHONY: all build wasm test test-short run wordcount bench bench-checkpoint bench-platform bench-nexmark fuzz vet clean proto
 
 all: build wasm
 
@@ -84,3 +84,33 @@ bench-nexmark: wasm
 
 clean:
 	rm -rf bin $(WASM) examples/*/output
+
+# Regenerates the Go code of the cluster protocol (platform/cluster/clusterpb)
+# from cluster.proto. The generated files are committed, so only whoever edits
+# the .proto needs protoc (Debian package protobuf-compiler); a test there
+# fails when they are stale. The two protoc plugins are the versions go.mod
+# pins (its tool directives, so that the generator and the protobuf runtime
+# the code links against cannot drift apart), built into .tools/bin: protoc
+# is handed their paths and never picks up a protoc-gen-go from PATH.
+PROTO_DIR     := platform/cluster/clusterpb
+TOOLS_BIN     := $(CURDIR)/.tools/bin
+PROTO_PLUGINS := google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
+proto:
+	@command -v protoc >/dev/null 2>&1 || { echo "make proto: protoc not found on PATH; install the Debian package protobuf-compiler (apt-get install -y protobuf-compiler)" >&2; exit 1; }
+	@for pkg in $(PROTO_PLUGINS); do \
+	  bin=$(TOOLS_BIN)/$${pkg##*/}; \
+	  mod=$$($(GO) list -f '{{.Module.Path}}' $$pkg) && want=$$($(GO) list -f '{{.Module.Version}}' $$pkg) || exit 1; \
+	  have=$$($(GO) version -m $$bin 2>/dev/null | awk -v m=$$mod '($$1 == "dep" || $$1 == "mod") && $$2 == m { print $$3 }'); \
+	  if [ "$$have" != "$$want" ]; then \
+	    echo "building $${pkg##*/} $$want into $(TOOLS_BIN)"; \
+	    rm -f $$bin && $(GO) build -o $$bin $$pkg || exit 1; \
+	  fi; \
+	done
+	protoc --version
+	protoc --proto_path=$(PROTO_DIR) \
+	  --plugin=protoc-gen-go=$(TOOLS_BIN)/protoc-gen-go \
+	  --plugin=protoc-gen-go-grpc=$(TOOLS_BIN)/protoc-gen-go-grpc \
+	  --go_out=$(PROTO_DIR) --go_opt=paths=source_relative \
+	  --go-grpc_out=$(PROTO_DIR) --go-grpc_opt=paths=source_relative \
+	  $(PROTO_DIR)/cluster.proto

@@ -23,11 +23,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/weirstream/weir/checkpoint"
 	"github.com/weirstream/weir/console"
 	"github.com/weirstream/weir/platform/api"
+	"github.com/weirstream/weir/platform/cluster"
 	"github.com/weirstream/weir/platform/jobs"
 	"github.com/weirstream/weir/platform/meta"
 	"github.com/weirstream/weir/platform/registry"
@@ -55,6 +57,26 @@ type Options struct {
 	KafkaBrokers []string
 	Clock        clock.Clock
 	Logger       *slog.Logger
+	// Cluster makes the platform a coordinator: jobs run on the workers
+	// that register with it. Nil runs them in this process without the
+	// cluster protocol (tests, embedding).
+	Cluster *ClusterOptions
+}
+
+// ClusterOptions configure the coordinator's cluster side.
+type ClusterOptions struct {
+	// Listener serves the workers (gRPC).
+	Listener net.Listener
+	// Secret is the shared cluster secret.
+	Secret []byte
+	// Placement: cluster.PlaceSpread (default) or cluster.PlacePack.
+	Placement string
+	// HeartbeatTimeout, SlotWait: see cluster.CoordinatorConfig.
+	HeartbeatTimeout, SlotWait time.Duration
+	// LocalWorkerSlots > 0 starts a worker with that many slots in this
+	// process, connected to the coordinator over loopback like any other
+	// (`weir standalone`).
+	LocalWorkerSlots int
 }
 
 // Platform is the assembled services.
@@ -67,6 +89,13 @@ type Platform struct {
 	Registry *registry.Registry
 	Jobs     *jobs.Manager
 	API      *api.Server
+	// Coordinator and LocalWorker are set in cluster mode.
+	Coordinator *cluster.Coordinator
+	LocalWorker *cluster.Worker
+
+	stopCluster context.CancelFunc
+	clusterDone sync.WaitGroup
+	jobsReady   chan struct{} // closed once Jobs is set
 }
 
 // Open opens (creating if needed) the platform's data and resumes its jobs.
@@ -89,7 +118,7 @@ func Open(ctx context.Context, o Options) (p *Platform, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	p = &Platform{Options: o}
+	p = &Platform{Options: o, jobsReady: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -108,7 +137,7 @@ func Open(ctx context.Context, o Options) (p *Platform, err error) {
 		return nil, err
 	}
 	p.Registry = registry.New(p.Meta, p.Storage, p.Runtime, o.Clock.Now, o.Logger)
-	p.Jobs, err = jobs.New(jobs.Config{
+	jc := jobs.Config{
 		DataDir: o.DataDir, Storage: p.Storage, Meta: p.Meta,
 		Resolve: func(tenant, ref string) (jobs.PinnedModule, error) {
 			v, err := p.Registry.Resolve(tenant, ref)
@@ -124,7 +153,14 @@ func Open(ctx context.Context, o Options) (p *Platform, err error) {
 		KafkaBrokers: o.KafkaBrokers,
 		Clock:        o.Clock,
 		Logger:       o.Logger,
-	})
+	}
+	if o.Cluster != nil {
+		if err := p.startCluster(&jc); err != nil {
+			return nil, err
+		}
+	}
+	p.Jobs, err = jobs.New(jc)
+	close(p.jobsReady)
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +169,7 @@ func Open(ctx context.Context, o Options) (p *Platform, err error) {
 		TenantCleanup: func(tenant string) error { return os.RemoveAll(p.Jobs.FilesDir(tenant)) },
 	})
 	console.New(console.Config{API: p.API, Logger: o.Logger, Now: o.Clock.Now}).Register(p.API.Echo())
+	p.API.Echo().GET("/metrics", p.serveMetrics)
 	return p, nil
 }
 
@@ -142,6 +179,10 @@ func (p *Platform) Close() {
 	ctx := context.Background()
 	if p.Jobs != nil {
 		p.Jobs.Close()
+	}
+	if p.stopCluster != nil {
+		p.stopCluster()
+		p.clusterDone.Wait()
 	}
 	if p.Registry != nil {
 		_ = p.Registry.Close(ctx)

@@ -46,6 +46,8 @@ func usage(w io.Writer) {
 
 commands:
   standalone         run the platform (REST API, tenants, modules, jobs) in one process
+  coordinator        run the platform as a cluster coordinator: jobs run on workers
+  worker             offer task slots to a coordinator (--coordinator ADDR --slots N)
   run JOB.yaml       run a job in this process until its bounded input is done
   validate JOB.yaml  check a job spec (modules, operators, connectors) without running it
   version            print the version
@@ -73,6 +75,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr, false)
 	case "standalone":
 		return cmdStandalone(args[1:], stdout, stderr)
+	case "coordinator":
+		return cmdCoordinator(args[1:], stdout, stderr)
+	case "worker":
+		return cmdWorker(args[1:], stdout, stderr)
 	case "tenant", "key", "module", "job", "savepoint", "operation", "me", "quotas":
 		return clientCommand(args, stdout, stderr, os.Getenv)
 	case "version":

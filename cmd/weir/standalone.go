@@ -14,8 +14,10 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/weirstream/weir/platform"
+	"github.com/weirstream/weir/platform/cluster"
 	"github.com/weirstream/weir/platform/jobs"
 	"github.com/weirstream/weir/platform/registry"
 	"github.com/weirstream/weir/tenants"
@@ -42,20 +44,45 @@ func cmdStandalone(args []string, stdout, stderr io.Writer) int {
 	return runStandalone(ctx, args, stdout, stderr)
 }
 
+func cmdCoordinator(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runPlatform(ctx, "coordinator", args, stdout, stderr)
+}
+
 // runStandalone serves until ctx ends.
 func runStandalone(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("standalone", flag.ContinueOnError)
+	return runPlatform(ctx, "standalone", args, stdout, stderr)
+}
+
+// runPlatform serves `weir standalone` (a coordinator with a worker in the
+// same process, connected over loopback like any other worker) or `weir
+// coordinator` (workers register over the network) until ctx ends.
+func runPlatform(ctx context.Context, mode string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(mode, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	standalone := mode == "standalone"
+	var slots *int
+	var clusterListen, secretFile, placement *string
+	var heartbeat, slotWait *time.Duration
+	if standalone {
+		slots = fs.Int("slots", 16, "task slots this process offers")
+	} else {
+		clusterListen = fs.String("cluster-listen", ":7070", "address workers connect to (gRPC)")
+		secretFile = fs.String("cluster-secret-file", "", "file holding the shared cluster secret (default: $WEIR_CLUSTER_SECRET)")
+		placement = fs.String("placement", cluster.PlaceSpread, "task placement: spread (even over workers) or pack (fill workers in turn)")
+		heartbeat = fs.Duration("heartbeat-timeout", 10*time.Second, "a worker silent this long is lost (its jobs restart on the others)")
+		slotWait = fs.Duration("slot-wait", 30*time.Second, "how long a restarting or recovering job waits for free slots")
+	}
 	listen := fs.String("listen", ":8080", "address of the REST API (and the console)")
 	dataDir := fs.String("data-dir", "weir-data", "directory of the metadata store, local storage, state and tenants' files")
 	storage := fs.String("storage", "", "checkpoint and module storage: a directory, file:// or s3://bucket/prefix?endpoint=HOST:PORT (default: DATA-DIR/storage)")
-	slots := fs.Int("slots", 16, "task slots this process offers")
 	cacheDir := fs.String("cache-dir", defaultCacheDir(), "wazero compilation cache directory (empty: in memory)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	kafka := fs.String("kafka-brokers", "", "comma-separated Kafka bootstrap brokers (host:port) tenants' jobs may use (default: none, the kafka connectors are refused)")
 	demo := fs.String("demo", "", "create the demo tenant, upload the example modules from this examples directory and deploy the demo jobs")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: weir standalone [flags]")
+		fmt.Fprintf(stderr, "usage: weir %s [flags]\n", mode)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(reorderFlags(args)); err != nil {
@@ -83,16 +110,41 @@ func runStandalone(ctx context.Context, args []string, stdout, stderr io.Writer)
 			brokers = append(brokers, b)
 		}
 	}
-	p, err := platform.Open(ctx, platform.Options{DataDir: *dataDir, Storage: *storage, Slots: *slots, CacheDir: *cacheDir,
-		KafkaBrokers: brokers, Logger: logger})
+	co := &platform.ClusterOptions{}
+	var cln net.Listener
+	if standalone {
+		co.LocalWorkerSlots = *slots
+		co.Secret = []byte(randomSecret())
+		cln, err = net.Listen("tcp", "127.0.0.1:0")
+	} else {
+		if co.Secret, err = readSecret(*secretFile); err != nil {
+			ln.Close()
+			fmt.Fprintf(stderr, "weir: %v\n", err)
+			return exitUsage
+		}
+		co.Placement, co.HeartbeatTimeout, co.SlotWait = *placement, *heartbeat, *slotWait
+		cln, err = net.Listen("tcp", *clusterListen)
+	}
 	if err != nil {
 		ln.Close()
+		fmt.Fprintf(stderr, "weir: cluster listener: %v\n", err)
+		return exitUsage
+	}
+	co.Listener = cln
+	p, err := platform.Open(ctx, platform.Options{DataDir: *dataDir, Storage: *storage, CacheDir: *cacheDir,
+		KafkaBrokers: brokers, Logger: logger, Cluster: co})
+	if err != nil {
+		ln.Close()
+		cln.Close()
 		fmt.Fprintf(stderr, "weir: %v\n", err)
 		return exitFailed
 	}
 	defer p.Close()
 	url := "http://" + displayAddr(ln.Addr())
-	fmt.Fprintf(stdout, "weir standalone %s: console %s/ · API %s/v1 (OpenAPI: %s/v1/openapi.json) · data in %s\n", version, url, url, url, *dataDir)
+	fmt.Fprintf(stdout, "weir %s %s: console %s/ · API %s/v1 (OpenAPI: %s/v1/openapi.json) · data in %s\n", mode, version, url, url, url, *dataDir)
+	if !standalone {
+		fmt.Fprintf(stdout, "workers: weir worker --coordinator %s --slots N (cluster protocol %s)\n", displayAddr(cln.Addr()), cluster.ProtocolVersion)
+	}
 	token, err := p.Bootstrap()
 	if err != nil {
 		fmt.Fprintf(stderr, "weir: %v\n", err)

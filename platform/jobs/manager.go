@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/checkpoint"
+	"github.com/weirstream/weir/connectors"
 	"github.com/weirstream/weir/platform/meta"
 	"github.com/weirstream/weir/runtime"
 	"github.com/weirstream/weir/runtime/clock"
@@ -67,6 +68,12 @@ type Config struct {
 	Quotas func(tenant string) (tenants.Quotas, error)
 	// Slots this process offers (default 16).
 	Slots int
+	// Capacity, if set, returns the slots the cluster's live workers offer
+	// now; it replaces Slots.
+	Capacity func() int
+	// Cluster, if set, returns where a job's tasks run (the coordinator's
+	// workers); nil runs them in this process.
+	Cluster func(tenant, job string) runtime.Cluster
 	// UpgradeGrace is how long a new generation must run without a
 	// failure for an upgrade or rescale to count as started (default 10s).
 	UpgradeGrace time.Duration
@@ -316,7 +323,11 @@ func (m *Manager) checkSlotsLocked(tenant, except string, need int, q tenants.Qu
 	if err := tenants.Check("slots", int64(q.Slots), int64(mine), int64(need)); err != nil {
 		return err
 	}
-	if free := m.cfg.Slots - all; need > free {
+	total := m.cfg.Slots
+	if m.cfg.Capacity != nil {
+		total = m.cfg.Capacity()
+	}
+	if free := total - all; need > free {
 		return &CapacityError{Needed: need, Free: max(free, 0)}
 	}
 	return nil
@@ -549,8 +560,11 @@ func (m *Manager) stateDir(tenant, id string) string {
 }
 
 // FilesDir is a tenant's file area, where file connectors' paths resolve.
-func (m *Manager) FilesDir(tenant string) string {
-	return filepath.Join(m.cfg.DataDir, "files", tenant)
+func (m *Manager) FilesDir(tenant string) string { return FilesDir(m.cfg.DataDir, tenant) }
+
+// FilesDir is a tenant's file area under a data directory.
+func FilesDir(dataDir, tenant string) string {
+	return filepath.Join(dataDir, "files", tenant)
 }
 
 func key(tenant, id string) string { return tenant + "/" + id }
@@ -562,4 +576,44 @@ func newID(prefix string) string {
 		panic(err) // crypto/rand does not fail on supported platforms
 	}
 	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// RunningJob is a running job's metrics, for /metrics.
+type RunningJob struct {
+	Tenant, ID string
+	Tasks      []runtime.TaskStats
+	History    []checkpoint.Stats
+}
+
+// RunningJobs returns the metrics of every job that runs now.
+func (m *Manager) RunningJobs() []RunningJob {
+	m.mu.Lock()
+	var gens []*generation
+	var recs []record
+	for _, e := range m.jobs {
+		if e.gen != nil {
+			gens = append(gens, e.gen)
+			recs = append(recs, e.rec)
+		}
+	}
+	m.mu.Unlock()
+	out := make([]RunningJob, len(gens))
+	for i, g := range gens {
+		out[i] = RunningJob{Tenant: recs[i].Tenant, ID: recs[i].ID, Tasks: g.job.Stats(), History: g.job.History()}
+	}
+	return out
+}
+
+// JobConnectors returns the connectors a job's tasks use (print sinks
+// write into the job's log): an in-process worker uses them.
+func (m *Manager) JobConnectors(tenant, id string) (runtime.Connectors, *slog.Logger) {
+	var conns runtime.Connectors
+	opts := connectors.RegisterOptions{BaseDir: m.FilesDir(tenant), Confine: true, Kafka: &connectors.KafkaPolicy{Brokers: m.cfg.KafkaBrokers}}
+	logger := m.cfg.Logger
+	if e, err := m.entryOf(tenant, id); err == nil {
+		opts.Stdout = e.logs.writer("print")
+		logger = slog.New(e.logs.handler(slog.LevelInfo)).With("job", id)
+	}
+	connectors.RegisterWithOptions(&conns, opts)
+	return conns, logger
 }

@@ -93,7 +93,12 @@ func (m *Manager) compile(e *entry, spec *runtime.JobSpec, restore, resume bool)
 		cp.From = &runtime.RestoreFrom{Storage: m.cfg.Storage, Dir: e.rec.SavepointDir, AllowNonRestoredState: e.rec.AllowNonRestored}
 	}
 	logger := slog.New(e.logs.handler(slog.LevelInfo)).With("job", id)
+	var cluster runtime.Cluster
+	if m.cfg.Cluster != nil {
+		cluster = m.cfg.Cluster(tenant, id)
+	}
 	job, err := runtime.Compile(m.ctx, spec, runtime.Options{
+		Cluster:    cluster,
 		Connectors: conns,
 		LoadModule: m.cfg.Loader(tenant),
 		Clock:      m.cfg.Clock,
