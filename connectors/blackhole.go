@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/weirstream/weir/abi"
 	"github.com/weirstream/weir/runtime"
+	"github.com/weirstream/weir/runtime/clock"
 )
 
 // BlackholeCounters accumulate what blackhole sinks consumed. They are safe
@@ -34,9 +36,13 @@ func (c *BlackholeCounters) Reset() {
 	c.batches.Store(0)
 }
 
-// blackholeConfig is the (empty) config of the blackhole sink; decoding it
-// still rejects unknown fields.
-type blackholeConfig struct{}
+// blackholeConfig is the config of the blackhole sink.
+type blackholeConfig struct {
+	// Rate, if positive, limits each subtask to that many records per
+	// second on the task clock: a deliberately slow sink, to see
+	// backpressure reach the sources.
+	Rate float64 `json:"rate"`
+}
 
 // NewBlackholeFactory returns the blackhole sink factory; every sink it
 // makes adds to c.
@@ -46,7 +52,10 @@ func NewBlackholeFactory(c *BlackholeCounters) runtime.SinkFactory {
 		if err := runtime.DecodeConfig(config, &cfg); err != nil {
 			return nil, err
 		}
-		return func() runtime.Sink { return NewBlackholeSink(c) }, nil
+		if cfg.Rate < 0 {
+			return nil, fmt.Errorf("config.rate: must not be negative, got %v", cfg.Rate)
+		}
+		return func() runtime.Sink { return &BlackholeSink{counters: c, rate: cfg.Rate} }, nil
 	}
 }
 
@@ -56,16 +65,28 @@ type BlackholeSink struct {
 	counters *BlackholeCounters
 	dec      abi.Decoder
 	ev       abi.Event
+
+	rate  float64 // records/s, 0: unlimited
+	clk   clock.Clock
+	start time.Time
+	seen  int64
 }
 
 // NewBlackholeSink returns a sink adding to c.
 func NewBlackholeSink(c *BlackholeCounters) *BlackholeSink { return &BlackholeSink{counters: c} }
 
 // Open implements runtime.Sink.
-func (s *BlackholeSink) Open(context.Context, runtime.TaskInfo) error { return nil }
+func (s *BlackholeSink) Open(_ context.Context, info runtime.TaskInfo) error {
+	s.clk = info.Clock
+	if s.clk == nil {
+		s.clk = clock.Real{}
+	}
+	s.start = s.clk.Now()
+	return nil
+}
 
 // Write counts the batch's records and payload bytes.
-func (s *BlackholeSink) Write(_ context.Context, batch []byte) error {
+func (s *BlackholeSink) Write(ctx context.Context, batch []byte) error {
 	var records, bytes int64
 	s.dec.Reset(batch)
 	for s.dec.More() {
@@ -79,6 +100,17 @@ func (s *BlackholeSink) Write(_ context.Context, batch []byte) error {
 		s.counters.records.Add(records)
 		s.counters.bytes.Add(bytes)
 		s.counters.batches.Add(1)
+	}
+	if s.rate > 0 && records > 0 {
+		s.seen += records
+		due := s.start.Add(time.Duration(float64(s.seen) / s.rate * float64(time.Second)))
+		if d := due.Sub(s.clk.Now()); d > 0 {
+			select {
+			case <-s.clk.After(d):
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
 	}
 	return nil
 }

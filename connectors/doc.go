@@ -282,11 +282,15 @@
 //
 // # Sink "blackhole"
 //
-// Discards records after counting them (no config fields). It still decodes
+// Discards records after counting them. It still decodes
 // every batch, so the cost of a real sink's decoding is measured. The counts
 // of all blackhole sinks of a registration accumulate in
 // RegisterOptions.Blackhole (BlackholeCounters: records, key+value payload
 // bytes, batches), which is how benchmarks read throughput.
+//
+//	rate  number, default 0 (unlimited). Records per second per subtask on
+//	      the task clock: a deliberately slow sink, whose backpressure
+//	      slows the sources (the cluster's slow-sink test uses it).
 //
 // # Sink "file"
 //

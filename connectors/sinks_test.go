@@ -11,9 +11,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/weirstream/weir/abi"
 	"github.com/weirstream/weir/runtime"
+	"github.com/weirstream/weir/runtime/clock"
 )
 
 // sampleRecords exercise every escaping rule of the output formats.
@@ -633,5 +635,40 @@ func TestConfinedFilePaths(t *testing.T) {
 				t.Errorf("%s %q: err = %v, want a file-area error", what, tc.path, err)
 			}
 		}
+	}
+}
+
+// TestBlackholeRate: a rate-limited blackhole returns from Write only once
+// the task clock allows the records written so far.
+func TestBlackholeRate(t *testing.T) {
+	c := registry(t, RegisterOptions{})
+	if _, err := c.Sinks["blackhole"]([]byte(`{"rate": -1}`)); err == nil || !strings.Contains(err.Error(), "config.rate") {
+		t.Fatalf("negative rate: %v", err)
+	}
+	mk := newSink(t, c, "blackhole", `{"rate": 100}`)
+	clk := clock.NewFake(time.Unix(0, 0))
+	s := mk()
+	ctx := context.Background()
+	if err := s.Open(ctx, taskInfo(0, 1, clk)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Write(ctx, encode(rec{"a", "1", 1}, rec{"b", "2", 2})) }() // 2 records: due at 20 ms
+	for {
+		n, changed := clk.Waiters()
+		if n > 0 {
+			break
+		}
+		<-changed
+	}
+	clk.Advance(19 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Write returned before its records were due: %v", err)
+	default:
+	}
+	clk.Advance(time.Millisecond)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
