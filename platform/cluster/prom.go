@@ -64,6 +64,9 @@ func WritePrometheus(out io.Writer, worker string, tasks []JobStats, jobs []JobC
 		if a.Job != b.Job {
 			return a.Job < b.Job
 		}
+		if a.Attempt != b.Attempt {
+			return a.Attempt < b.Attempt
+		}
 		return a.Task < b.Task
 	})
 	for _, m := range taskMetrics {
@@ -75,6 +78,9 @@ func WritePrometheus(out io.Writer, worker string, tasks []JobStats, jobs []JobC
 				continue
 			}
 			labels := [][2]string{{"tenant", s.Tenant}, {"job", s.Job}, {"task", s.Task}, {"subtask", strconv.Itoa(s.Subtask)}}
+			if s.Attempt != "" {
+				labels = append(labels, [2]string{"attempt", s.Attempt})
+			}
 			if worker != "" {
 				labels = append(labels, [2]string{"worker", worker})
 			}

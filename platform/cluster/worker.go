@@ -91,7 +91,14 @@ type Worker struct {
 	modules  map[string]runtime.Module   // by tenant + ref
 	storage  checkpoint.Storage
 	addrs    map[string]string // worker id -> address, from deployments
+	// recent holds the final metrics of the newest ended attempts
+	// (bounded by recentTasks), so that a scrape after a job ended still
+	// sees its last counts.
+	recent []JobStats
 }
+
+// recentTasks bounds the final task metrics a worker keeps.
+const recentTasks = 256
 
 // workerAttempt is the part of one attempt this worker runs.
 type workerAttempt struct {
@@ -503,7 +510,16 @@ func (w *Worker) Finish(ctx context.Context, req *clusterpb.FinishRequest) (*clu
 	if a == nil {
 		return &clusterpb.FinishResponse{}, nil // already dropped
 	}
+	final := a.set.Stats()
 	committed, err := a.set.Finish(ctx, req.GetCommit())
+	w.mu.Lock()
+	for _, st := range final {
+		w.recent = append(w.recent, JobStats{Tenant: a.tenant, Job: a.job, Attempt: uid, TaskStats: st})
+	}
+	if n := len(w.recent) - recentTasks; n > 0 {
+		w.recent = append(w.recent[:0], w.recent[n:]...)
+	}
+	w.mu.Unlock()
 	w.data.release(uid)
 	resp := &clusterpb.FinishResponse{Committed: committed}
 	if err != nil {
@@ -559,7 +575,8 @@ func (r *remoteAcker) Pause() {
 func SetProtocolForTesting(cfg *WorkerConfig, v string) { cfg.protocol = v }
 
 // MetricsHandler serves GET /metrics: this worker's tasks in the
-// Prometheus text format.
+// Prometheus text format, with those of recently ended attempts (labelled
+// by attempt, finished) so that their final counts stay visible.
 func (w *Worker) MetricsHandler() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metrics" {
@@ -567,6 +584,9 @@ func (w *Worker) MetricsHandler() http.Handler {
 			return
 		}
 		rw.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_ = WritePrometheus(rw, w.cfg.ID, w.Stats(), nil)
+		w.mu.Lock()
+		recent := append([]JobStats(nil), w.recent...)
+		w.mu.Unlock()
+		_ = WritePrometheus(rw, w.cfg.ID, append(recent, w.Stats()...), nil)
 	})
 }
