@@ -184,16 +184,17 @@ func (p *proc) rss(t *testing.T) int64 {
 }
 
 type testCluster struct {
-	coord   *proc
-	workers []*proc
-	url     string // REST API
-	addr    string // cluster address
-	admin   *client.Client
-	token   string // admin key
-	tenant  *client.Client
-	data    string // coordinator data dir
-	cache   string
-	secret  string
+	coord       *proc
+	workers     []*proc
+	url         string // REST API
+	addr        string // cluster address
+	admin       *client.Client
+	token       string // admin key
+	tenant      *client.Client
+	tenantToken string
+	data        string // coordinator data dir
+	cache       string
+	secret      string
 }
 
 const clusterSecret = "test-cluster-secret"
@@ -223,7 +224,7 @@ func startCluster(t *testing.T, workers, slots int, coordArgs ...string) *testCl
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.tenant = client.New(c.url, k.Token, nil)
+	c.tenant, c.tenantToken = client.New(c.url, k.Token, nil), k.Token
 	return c
 }
 
@@ -687,4 +688,46 @@ func testQuotas() *tenants.Quotas {
 	q := tenants.DefaultQuotas()
 	q.Slots, q.RequestsPerSecond, q.RequestBurst = 16, 1000, 1000
 	return &q
+}
+
+// TestCoordinatorRestartRecoversJobs: the coordinator is killed mid-job and
+// started again on the same data directory and address; the workers
+// register again and the job resumes from its latest checkpoint, exactly
+// once.
+func TestCoordinatorRestartRecoversJobs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	const count, keys = 40000, 50
+	c := startCluster(t, 2, 3)
+	id := c.deploy(t, "bench", countSpec(4, count, 1500, keys))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		d, err := c.tenant.Job(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Checkpoints.Completed >= 2 {
+			break
+		}
+		if d.State != "running" || time.Now().After(deadline) {
+			ex, _ := c.tenant.Exceptions(context.Background(), id)
+			t.Fatalf("job is %s with %d checkpoints; exceptions %+v", d.State, d.Checkpoints.Completed, ex)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := c.coord.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-c.coord.done
+	// Same data directory, same cluster address: the workers find it again.
+	c.coord = startProc(t, "coordinator (restarted)", []string{"WEIR_CLUSTER_SECRET=" + c.secret}, "coordinator",
+		"--listen", "127.0.0.1:0", "--cluster-listen", c.addr, "--data-dir", c.data, "--cache-dir", c.cache, "--heartbeat-timeout", "3s")
+	url := c.coord.waitFor(t, `API (http://\S+)/v1`, 60*time.Second)[1]
+	tenant := client.New(url, c.tenantToken, nil)
+	waitState(t, tenant, id, "finished", 180*time.Second)
+	if !strings.Contains(c.coord.output(), "cluster: worker registered") {
+		t.Error("no worker registered with the restarted coordinator")
+	}
+	checkKeyedCounts(t, filepath.Join(c.data, "files", "acme", "out", "counts"), count, keys)
 }

@@ -77,13 +77,16 @@ func (d *dataPlane) link(peer string) (*link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data plane to worker %s: %w", peer, refusal(err))
 	}
-	d.mu.Lock()
-	if l := d.links[peer]; l != nil { // the peer dialled meanwhile
-		d.mu.Unlock()
-		_ = s.CloseSend()
-		return l, nil
-	}
 	l := &link{peer: peer, s: s, done: make(chan struct{})}
+	d.mu.Lock()
+	if cur := d.links[peer]; cur != nil {
+		// The peer dialled meanwhile: keep receiving on both streams
+		// (closing one would look like a broken link to the peer), send
+		// on the registered one.
+		d.mu.Unlock()
+		go d.receive(l)
+		return cur, nil
+	}
 	d.links[peer] = l
 	d.mu.Unlock()
 	go d.receive(l)
@@ -136,9 +139,13 @@ func (d *dataPlane) receive(l *link) {
 
 func (d *dataPlane) broken(l *link, err error) {
 	d.mu.Lock()
-	if d.links[l.peer] == l {
-		delete(d.links, l.peer)
+	if d.links[l.peer] != l {
+		// A duplicate stream ended; the registered one carries on (if the
+		// peer is gone, that one breaks too).
+		d.mu.Unlock()
+		return
 	}
+	delete(d.links, l.peer)
 	var fails []func(error)
 	for _, a := range d.attempts {
 		if a.peers[l.peer] {
