@@ -517,6 +517,8 @@ type remoteGroup struct {
 	w   *workerEntry
 	uid string
 	req *clusterpb.DeployRequest
+
+	final []runtime.TaskStats // reported by Finish; guarded by c.mu
 }
 
 // rpcTimeout bounds the short control calls.
@@ -584,6 +586,14 @@ func (g *remoteGroup) Finish(ctx context.Context, commit bool) (bool, error) {
 		}
 		return false, g.err("finish", err)
 	}
+	if len(r.GetStatsJson()) > 0 {
+		var final []runtime.TaskStats
+		if json.Unmarshal(r.GetStatsJson(), &final) == nil {
+			g.c.mu.Lock()
+			g.final = final
+			g.c.mu.Unlock()
+		}
+	}
 	if r.GetError() != "" {
 		return r.GetCommitted(), fmt.Errorf("worker %s: %s", g.w.id, r.GetError())
 	}
@@ -593,6 +603,9 @@ func (g *remoteGroup) Finish(ctx context.Context, commit bool) (bool, error) {
 func (g *remoteGroup) Stats() []runtime.TaskStats {
 	g.c.mu.Lock()
 	defer g.c.mu.Unlock()
+	if g.final != nil {
+		return g.final
+	}
 	var out []runtime.TaskStats
 	for _, s := range g.w.stats {
 		if s.Attempt == g.uid {

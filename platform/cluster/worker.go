@@ -522,6 +522,7 @@ func (w *Worker) Finish(ctx context.Context, req *clusterpb.FinishRequest) (*clu
 	w.mu.Unlock()
 	w.data.release(uid)
 	resp := &clusterpb.FinishResponse{Committed: committed}
+	resp.StatsJson, _ = json.Marshal(final)
 	if err != nil {
 		if runtime.IsPermanent(err) {
 			return nil, runtimeStatus("finishing", err)

@@ -647,8 +647,11 @@ func (x *FinishRequest) GetCommit() bool {
 type FinishResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Whether a sink committed a final transaction (before any error).
-	Committed     bool   `protobuf:"varint,1,opt,name=committed,proto3" json:"committed,omitempty"`
-	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Committed bool   `protobuf:"varint,1,opt,name=committed,proto3" json:"committed,omitempty"`
+	Error     string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// The final metrics of the attempt's tasks here ([]runtime.TaskStats as
+	// JSON), so that a finished job still reports them.
+	StatsJson     []byte `protobuf:"bytes,3,opt,name=stats_json,json=statsJson,proto3" json:"stats_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -695,6 +698,13 @@ func (x *FinishResponse) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *FinishResponse) GetStatsJson() []byte {
+	if x != nil {
+		return x.StatsJson
+	}
+	return nil
 }
 
 type AckRequest struct {
@@ -1047,10 +1057,12 @@ const file_cluster_proto_rawDesc = "" +
 	"\tcompleted\x18\x03 \x01(\bR\tcompleted\"A\n" +
 	"\rFinishRequest\x12\x18\n" +
 	"\aattempt\x18\x01 \x01(\tR\aattempt\x12\x16\n" +
-	"\x06commit\x18\x02 \x01(\bR\x06commit\"D\n" +
+	"\x06commit\x18\x02 \x01(\bR\x06commit\"c\n" +
 	"\x0eFinishResponse\x12\x1c\n" +
 	"\tcommitted\x18\x01 \x01(\bR\tcommitted\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"n\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1d\n" +
+	"\n" +
+	"stats_json\x18\x03 \x01(\fR\tstatsJson\"n\n" +
 	"\n" +
 	"AckRequest\x12\x18\n" +
 	"\aattempt\x18\x01 \x01(\tR\aattempt\x12\x1e\n" +
