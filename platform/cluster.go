@@ -73,6 +73,7 @@ func (p *Platform) startCluster(jc *jobs.Config) error {
 	w, err := cluster.NewWorker(cluster.WorkerConfig{
 		ID: "local", Coordinator: co.Listener.Addr().String(), Slots: co.LocalWorkerSlots, Secret: co.Secret,
 		DataDir: filepath.Join(o.DataDir, "worker"), Storage: p.Storage, Runtime: p.Runtime, Logger: o.Logger,
+		LoadModule: p.Registry.Loader,
 		Connectors: func(tenant, job string, _ cluster.ConnectorPolicy) (runtime.Connectors, *slog.Logger) {
 			<-p.jobsReady // jobs resumed by jobs.New deploy before it returns
 			if p.Jobs == nil {

@@ -46,6 +46,8 @@ type TaskSet struct {
 	finished map[*task]bool
 	ran      bool
 	cancel   context.CancelCauseFunc
+	runDone  chan struct{} // closed when Run returns
+	closed   bool          // Finish has begun: Run must not start
 }
 
 // NewTaskSet prepares the tasks cfg places here; Open builds them.
@@ -154,8 +156,14 @@ func (s *TaskSet) Run(ctx context.Context) error {
 	defer cancel(nil)
 	a := s.a
 	s.mu.Lock()
+	if s.closed || a == nil {
+		s.mu.Unlock()
+		return errors.New("the tasks were released before they ran")
+	}
 	s.ran = true
 	s.cancel = cancel
+	s.runDone = make(chan struct{})
+	defer close(s.runDone)
 	s.mu.Unlock()
 	a.ctx = ctx
 	var wg sync.WaitGroup
@@ -274,8 +282,15 @@ func (s *TaskSet) Finish(ctx context.Context, commit bool) (committed bool, firs
 	}
 	defer os.RemoveAll(a.stateDir)
 	s.mu.Lock()
-	ran := s.ran
+	ran, runDone := s.ran, s.runDone
+	s.closed = true // a Run that has not started yet will not
 	s.mu.Unlock()
+	if ran {
+		// A cancelled Run may still be ending its tasks (a worker's Run
+		// call is cancelled from afar): they must be done before the
+		// sinks close and the instances' modules may be released.
+		<-runDone
+	}
 	if !ran {
 		s.j.closeTasks(a.tasks)
 		return false, nil

@@ -40,7 +40,7 @@ var weirBinary struct {
 
 // buildWeir builds the weir binary once per test run (without the race
 // detector: the processes are the system under test, the test drives them).
-func buildWeir(t *testing.T) string {
+func buildWeir(t testing.TB) string {
 	t.Helper()
 	weirBinary.once.Do(func() {
 		weirBinary.dir, weirBinary.err = os.MkdirTemp("", "weir-bin-")
@@ -62,7 +62,7 @@ func buildWeir(t *testing.T) string {
 var wasmBuilds sync.Map // example name -> path
 
 // buildExample builds examples/<name> for Wasm once per test run.
-func buildExample(t *testing.T, name string) []byte {
+func buildExample(t testing.TB, name string) []byte {
 	t.Helper()
 	p, ok := wasmBuilds.Load(name)
 	if !ok {
@@ -82,7 +82,7 @@ func buildExample(t *testing.T, name string) []byte {
 	return b
 }
 
-func buildWeirDir(t *testing.T) string { buildWeir(t); return weirBinary.dir }
+func buildWeirDir(t testing.TB) string { buildWeir(t); return weirBinary.dir }
 
 // proc is a weir process whose output the test reads.
 type proc struct {
@@ -106,7 +106,7 @@ func (p *proc) output() string {
 	return p.out.String()
 }
 
-func startProc(t *testing.T, name string, env []string, args ...string) *proc {
+func startProc(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, done: make(chan struct{})}
 	p.cmd = exec.Command(buildWeir(t), args...)
@@ -145,7 +145,7 @@ func tail(s string, lines int) string {
 
 // waitFor waits until the process printed a match of re, and returns its
 // submatches.
-func (p *proc) waitFor(t *testing.T, re string, timeout time.Duration) []string {
+func (p *proc) waitFor(t testing.TB, re string, timeout time.Duration) []string {
 	t.Helper()
 	rx := regexp.MustCompile(re)
 	deadline := time.Now().Add(timeout)
@@ -169,7 +169,7 @@ func (p *proc) waitFor(t *testing.T, re string, timeout time.Duration) []string 
 }
 
 // rss returns the resident memory of the process in bytes.
-func (p *proc) rss(t *testing.T) int64 {
+func (p *proc) rss(t testing.TB) int64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
@@ -201,7 +201,7 @@ const clusterSecret = "test-cluster-secret"
 
 // startCluster starts a coordinator and workers workers of slots slots
 // each, creates tenant "acme" with an owner key, and waits for the slots.
-func startCluster(t *testing.T, workers, slots int, coordArgs ...string) *testCluster {
+func startCluster(t testing.TB, workers, slots int, coordArgs ...string) *testCluster {
 	t.Helper()
 	c := &testCluster{data: t.TempDir(), cache: t.TempDir(), secret: clusterSecret}
 	args := append([]string{"coordinator", "--listen", "127.0.0.1:0", "--cluster-listen", "127.0.0.1:0",
@@ -228,7 +228,7 @@ func startCluster(t *testing.T, workers, slots int, coordArgs ...string) *testCl
 	return c
 }
 
-func (c *testCluster) addWorker(t *testing.T, id string, slots int, env string, extra ...string) *proc {
+func (c *testCluster) addWorker(t testing.TB, id string, slots int, env string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"worker", "--coordinator", c.addr, "--slots", strconv.Itoa(slots), "--id", id,
 		"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--cache-dir", c.cache}, extra...)
@@ -238,7 +238,7 @@ func (c *testCluster) addWorker(t *testing.T, id string, slots int, env string, 
 }
 
 // waitSlots waits until the coordinator has registered every worker.
-func (c *testCluster) waitSlots(t *testing.T, n int) {
+func (c *testCluster) waitSlots(t testing.TB, n int) {
 	t.Helper()
 	re := fmt.Sprintf(`(?s)(cluster: worker registered.*){%d}`, len(c.workers))
 	c.coord.waitFor(t, re, 60*time.Second)
@@ -246,7 +246,7 @@ func (c *testCluster) waitSlots(t *testing.T, n int) {
 }
 
 // deploy uploads module name (an example) as tenant acme and deploys spec.
-func (c *testCluster) deploy(t *testing.T, module string, spec string) string {
+func (c *testCluster) deploy(t testing.TB, module string, spec string) string {
 	t.Helper()
 	ctx := context.Background()
 	if _, _, err := c.tenant.UploadModule(ctx, module, buildExample(t, module)); err != nil {
@@ -260,7 +260,7 @@ func (c *testCluster) deploy(t *testing.T, module string, spec string) string {
 }
 
 // waitState waits until job id is in state want (failing on "failed").
-func waitState(t *testing.T, cl *client.Client, id, want string, timeout time.Duration) {
+func waitState(t testing.TB, cl *client.Client, id, want string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -283,7 +283,7 @@ func waitState(t *testing.T, cl *client.Client, id, want string, timeout time.Du
 // tenant file area, in event-time order up to a jitter below the job's
 // out-of-orderness (so no record is late and output does not depend on
 // timing).
-func windowedEvents(t *testing.T, filesDir string, n, keys int) {
+func windowedEvents(t testing.TB, filesDir string, n, keys int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(3, 5))
 	var b strings.Builder
@@ -319,7 +319,7 @@ nodes:
 `, p)
 }
 
-func committedLines(t *testing.T, dir string) []string {
+func committedLines(t testing.TB, dir string) []string {
 	t.Helper()
 	recs, err := connectors.ReadCommitted(dir)
 	if err != nil {
@@ -399,7 +399,7 @@ nodes:
 
 // checkCounts verifies exactly-once output of countSpec: for every key the
 // running counts 1..n appear once each, and the n add up to count.
-func checkKeyedCounts(t *testing.T, dir string, count, keys int) {
+func checkKeyedCounts(t testing.TB, dir string, count, keys int) {
 	t.Helper()
 	recs, err := connectors.ReadCommitted(dir)
 	if err != nil {
@@ -491,7 +491,7 @@ func TestClusterKillWorkerExactlyOnce(t *testing.T) {
 
 // scrape reads a /metrics endpoint and sums the samples of metric whose
 // labels contain every want label.
-func scrape(t *testing.T, url, token string) string {
+func scrape(t testing.TB, url, token string) string {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	if token != "" {
@@ -652,7 +652,7 @@ func TestClusterSlowSinkBackpressure(t *testing.T) {
 // refuseMembers starts a worker with a wrong secret and one speaking
 // another protocol version: both are refused and exit, with a log line
 // that says why, on their side and on the coordinator's.
-func refuseMembers(t *testing.T, c *testCluster) {
+func refuseMembers(t testing.TB, c *testCluster) {
 	t.Helper()
 	cases := []struct {
 		name, env string
@@ -731,3 +731,84 @@ func TestCoordinatorRestartRecoversJobs(t *testing.T) {
 	}
 	checkKeyedCounts(t, filepath.Join(c.data, "files", "acme", "out", "counts"), count, keys)
 }
+
+// BenchmarkClusterKeyedCount compares a keyed count (datagen → keyedcount
+// in Wasm → blackhole, parallelism 2) on a coordinator with 2 worker
+// processes (one slot each: half of the records cross the network) with
+// the same job in one `weir standalone` process. It reports records/s of
+// both, their ratio, and the exchange overhead per record crossing.
+//
+//	go test -run '^$' -bench BenchmarkClusterKeyedCount -benchtime 3x ./cmd/weir/
+func BenchmarkClusterKeyedCount(b *testing.B) {
+	const records = 3_000_000
+	spec := fmt.Sprintf(`
+name: keyedcount
+parallelism: 2
+modules: {b: bench@latest}
+nodes:
+  - id: gen
+    source: datagen
+    config: {count: %d, valueSize: 100, key: {kind: sequence, start: 0, end: 99999}}
+  - {id: count, module: b, operator: keyedcount, inputs: [{from: gen, partition: key}]}
+  - {id: sink, sink: blackhole, inputs: [count]}
+`, records)
+	run := func(b *testing.B, cl *client.Client) time.Duration {
+		j, err := cl.Deploy(context.Background(), []byte(spec), "", false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for {
+			d, err := cl.Job(context.Background(), j.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if d.State == "finished" {
+				return time.Since(start)
+			}
+			if d.State == "failed" {
+				b.Fatalf("job failed: %s", d.Error)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	tb := testing.TB(b)
+	c := startCluster(tb, 2, 1)
+	if _, _, err := c.tenant.UploadModule(context.Background(), "bench", buildExample(tb, "bench")); err != nil {
+		b.Fatal(err)
+	}
+	sdata := b.TempDir()
+	s := startProc(tb, "standalone", nil, "standalone", "--listen", "127.0.0.1:0", "--data-dir", sdata, "--cache-dir", c.cache)
+	url := s.waitFor(tb, `API (http://\S+)/v1`, 60*time.Second)[1]
+	token := s.waitFor(tb, `admin API key[^\n]*\n\s+(\S+)`, 10*time.Second)[1]
+	admin := client.New(url, token, nil)
+	if _, err := admin.CreateTenant(context.Background(), "acme", testQuotas()); err != nil {
+		b.Fatal(err)
+	}
+	k, err := admin.CreateKey(context.Background(), "acme", "bench", tenants.RoleOwner, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	single := client.New(url, k.Token, nil)
+	if _, _, err := single.UploadModule(context.Background(), "bench", buildExample(tb, "bench")); err != nil {
+		b.Fatal(err)
+	}
+	run(b, c.tenant) // warm up both (compilation caches)
+	run(b, single)
+	var tc, ts time.Duration
+	b.ResetTimer()
+	for range b.N {
+		tc += run(b, c.tenant)
+		ts += run(b, single)
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	cr := records * n / tc.Seconds()
+	sr := records * n / ts.Seconds()
+	b.ReportMetric(cr, "cluster-rec/s")
+	b.ReportMetric(sr, "single-rec/s")
+	b.ReportMetric(cr/sr, "ratio")
+	// Half of the records cross from one worker to the other.
+	b.ReportMetric(float64(tc-ts)/n/(records/2), "ns/crossing-rec")
+}
+

@@ -105,6 +105,10 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			return exitUsage
 		}
 		cfg.MetricsAddress = displayAddr(mln.Addr())
+		if host, _, err := net.SplitHostPort(adv); err == nil {
+			_, port, _ := net.SplitHostPort(mln.Addr().String())
+			cfg.MetricsAddress = net.JoinHostPort(host, port) // reachable where the worker is
+		}
 	}
 	w, err := cluster.NewWorker(cfg, ln)
 	if err != nil {

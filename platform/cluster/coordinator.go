@@ -16,6 +16,7 @@ import (
 	"github.com/weirstream/weir/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
@@ -460,6 +461,11 @@ func (c *Coordinator) placeLocked(tenant string, need int) ([]*workerEntry, erro
 	free := map[*workerEntry]int{}
 	total := 0
 	for _, w := range c.workers {
+		if w.conn != nil {
+			if st := w.conn.GetState(); st == connectivity.TransientFailure || st == connectivity.Shutdown {
+				continue // unreachable now: the heartbeat timeout decides whether it is lost
+			}
+		}
 		ws = append(ws, w)
 		free[w] = w.slots - w.used
 		total += free[w]
@@ -547,6 +553,9 @@ func (g *remoteGroup) Open(ctx context.Context) error {
 func (g *remoteGroup) Run(ctx context.Context) error {
 	_, err := g.w.client.Run(ctx, &clusterpb.AttemptRef{Attempt: g.uid})
 	if err != nil {
+		if status.Code(err) == codes.Unavailable {
+			g.c.lose(g.w.id, err.Error()) // before a restart places tasks there
+		}
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}

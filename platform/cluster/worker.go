@@ -53,6 +53,10 @@ type WorkerConfig struct {
 	// confined as the deployment's policy says, printing to the log.
 	// (and the logger of the job's tasks, nil: the worker's).
 	Connectors func(tenant, job string, p ConnectorPolicy) (runtime.Connectors, *slog.Logger)
+	// LoadModule, if set, loads a tenant's module references (standalone
+	// uses the registry's, so that a module is compiled once per process
+	// and released by its owner); default: fetch from the coordinator.
+	LoadModule func(tenant string) runtime.ModuleLoader
 	// MetricsAddress is announced to the coordinator (informational).
 	MetricsAddress string
 	Logger         *slog.Logger
@@ -95,6 +99,13 @@ type Worker struct {
 	// (bounded by recentTasks), so that a scrape after a job ended still
 	// sees its last counts.
 	recent []JobStats
+	// released are attempts finished before their deployment completed
+	// here (the coordinator gave up on a slow Deploy): a late Deploy of
+	// one is released at once.
+	released map[string]bool
+	// handlers counts the calls in progress (Exchange streams aside), so
+	// that shutdown returns only when no call runs guest code any more.
+	handlers sync.WaitGroup
 }
 
 // recentTasks bounds the final task metrics a worker keeps.
@@ -131,7 +142,8 @@ func NewWorker(cfg WorkerConfig, ln net.Listener) (*Worker, error) {
 		cfg.protocol = ProtocolVersion
 	}
 	w := &Worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.ID), attempts: map[string]*workerAttempt{},
-		peers: map[string]*grpc.ClientConn{}, modules: map[string]runtime.Module{}, addrs: map[string]string{}, storage: cfg.Storage}
+		peers: map[string]*grpc.ClientConn{}, modules: map[string]runtime.Module{}, addrs: map[string]string{}, storage: cfg.Storage,
+		released: map[string]bool{}}
 	w.auth = &auth{secret: cfg.Secret, protocol: cfg.protocol, log: w.log}
 	conn, err := w.dialAddr(cfg.Coordinator)
 	if err != nil {
@@ -302,8 +314,13 @@ func (w *Worker) dropAll(err error) {
 }
 
 func (w *Worker) shutdown() {
-	w.dropAll(errors.New("the worker is shutting down"))
+	// Stop cancels the calls in progress without waiting for them; the
+	// handlers are waited for, then whatever a late Deploy registered is
+	// dropped too: after this, no task or instance of this worker runs.
 	w.srv.Stop()
+	w.dropAll(errors.New("the worker is shutting down"))
+	w.handlers.Wait()
+	w.dropAll(errors.New("the worker is shutting down"))
 	_ = w.cconn.Close()
 	w.mu.Lock()
 	for _, c := range w.peers {
@@ -314,6 +331,8 @@ func (w *Worker) shutdown() {
 
 // Deploy implements clusterpb.WorkerServer.
 func (w *Worker) Deploy(ctx context.Context, req *clusterpb.DeployRequest) (*clusterpb.Empty, error) {
+	w.handlers.Add(1)
+	defer w.handlers.Done()
 	uid := req.GetAttempt()
 	var spec runtime.JobSpec
 	if err := json.Unmarshal(req.GetSpecJson(), &spec); err != nil {
@@ -344,6 +363,9 @@ func (w *Worker) Deploy(ctx context.Context, req *clusterpb.DeployRequest) (*clu
 		LoadModule: w.loader(tenant),
 		Logger:     logger,
 	}
+	if w.cfg.LoadModule != nil {
+		opts.LoadModule = w.cfg.LoadModule(tenant)
+	}
 	if storage != nil {
 		opts.Checkpoint = &runtime.CheckpointOptions{Storage: storage, Tenant: tenant, Job: jobID}
 		if req.GetRestoreDir() != "" && !req.GetRestoreNative() {
@@ -371,6 +393,13 @@ func (w *Worker) Deploy(ctx context.Context, req *clusterpb.DeployRequest) (*clu
 		return nil, runtimeStatus("opening the tasks", err)
 	}
 	w.mu.Lock()
+	if w.released[uid] {
+		delete(w.released, uid)
+		w.mu.Unlock()
+		_, _ = set.Finish(context.Background(), false)
+		w.data.release(uid)
+		return nil, status.Errorf(codes.Aborted, "attempt %s was released while it deployed", uid)
+	}
 	w.attempts[uid] = wa
 	w.mu.Unlock()
 	w.log.Info("cluster: deployed", "job", jobID, "attempt", req.GetAttemptNumber())
@@ -460,6 +489,8 @@ func (w *Worker) attempt(uid string) (*workerAttempt, error) {
 // Run implements clusterpb.WorkerServer: the call lasts as long as the
 // tasks; the coordinator cancelling it (or vanishing) cancels them.
 func (w *Worker) Run(ctx context.Context, req *clusterpb.AttemptRef) (*clusterpb.Empty, error) {
+	w.handlers.Add(1)
+	defer w.handlers.Done()
 	a, err := w.attempt(req.GetAttempt())
 	if err != nil {
 		return nil, err
@@ -472,6 +503,8 @@ func (w *Worker) Run(ctx context.Context, req *clusterpb.AttemptRef) (*clusterpb
 
 // Trigger implements clusterpb.WorkerServer.
 func (w *Worker) Trigger(_ context.Context, req *clusterpb.TriggerRequest) (*clusterpb.Empty, error) {
+	w.handlers.Add(1)
+	defer w.handlers.Done()
 	a, err := w.attempt(req.GetAttempt())
 	if err != nil {
 		return nil, err
@@ -488,6 +521,8 @@ func (w *Worker) Trigger(_ context.Context, req *clusterpb.TriggerRequest) (*clu
 
 // Notify implements clusterpb.WorkerServer.
 func (w *Worker) Notify(_ context.Context, req *clusterpb.NotifyRequest) (*clusterpb.Empty, error) {
+	w.handlers.Add(1)
+	defer w.handlers.Done()
 	a, err := w.attempt(req.GetAttempt())
 	if err != nil {
 		return nil, err
@@ -502,13 +537,21 @@ func (w *Worker) Notify(_ context.Context, req *clusterpb.NotifyRequest) (*clust
 
 // Finish implements clusterpb.WorkerServer.
 func (w *Worker) Finish(ctx context.Context, req *clusterpb.FinishRequest) (*clusterpb.FinishResponse, error) {
+	w.handlers.Add(1)
+	defer w.handlers.Done()
 	uid := req.GetAttempt()
 	w.mu.Lock()
 	a := w.attempts[uid]
 	delete(w.attempts, uid)
 	w.mu.Unlock()
 	if a == nil {
-		return &clusterpb.FinishResponse{}, nil // already dropped
+		w.mu.Lock()
+		if len(w.released) > 1024 {
+			clear(w.released)
+		}
+		w.released[uid] = true
+		w.mu.Unlock()
+		return &clusterpb.FinishResponse{}, nil // dropped, or still deploying
 	}
 	final := a.set.Stats()
 	committed, err := a.set.Finish(ctx, req.GetCommit())
