@@ -811,4 +811,3 @@ nodes:
 	// Half of the records cross from one worker to the other.
 	b.ReportMetric(float64(tc-ts)/n/(records/2), "ns/crossing-rec")
 }
-
