@@ -110,6 +110,14 @@
 // barrier and ends the job once the savepoint completed and the sinks
 // committed it.
 //
+// Placement. An attempt runs as TaskGroups: by default one TaskSet with
+// every task in this process; with Options.Cluster the tasks are placed on
+// workers, each running a TaskSet of the tasks placed there. A TaskSet
+// builds the whole graph's channel numbering, local channels between its
+// own tasks, and remote channel ends (Exchange) with the same credits
+// toward tasks elsewhere. The master logic (restarts, the checkpoint
+// coordinator, final commits) stays in the Job either way.
+//
 // Metrics. Counted per batch, never per record, in atomics any goroutine can
 // read (Job.Stats): records and bytes in/out, watermark, late records
 // dropped, time blocked on output.
