@@ -452,21 +452,7 @@ func TestClusterKillWorkerExactlyOnce(t *testing.T) {
 	const count, keys = 60000, 100
 	c := startCluster(t, 3, 3)
 	id := c.deploy(t, "bench", countSpec(6, count, 1500, keys))
-	// Wait for a completed checkpoint, then kill a worker running tasks.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		d, err := c.tenant.Job(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.Checkpoints.Completed >= 2 {
-			break
-		}
-		if d.State == "failed" || d.State == "finished" || time.Now().After(deadline) {
-			t.Fatalf("job is %s with %d checkpoints before the kill", d.State, d.Checkpoints.Completed)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitCheckpoints(t, c, id, 2) // then kill a worker running tasks
 	victim := c.workers[1]
 	if !strings.Contains(victim.output(), "cluster: deployed") {
 		t.Fatal("the worker to kill runs no task")
@@ -701,21 +687,7 @@ func TestCoordinatorRestartRecoversJobs(t *testing.T) {
 	const count, keys = 40000, 50
 	c := startCluster(t, 2, 3)
 	id := c.deploy(t, "bench", countSpec(4, count, 1500, keys))
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		d, err := c.tenant.Job(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.Checkpoints.Completed >= 2 {
-			break
-		}
-		if d.State != "running" || time.Now().After(deadline) {
-			ex, _ := c.tenant.Exceptions(context.Background(), id)
-			t.Fatalf("job is %s with %d checkpoints; exceptions %+v", d.State, d.Checkpoints.Completed, ex)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitCheckpoints(t, c, id, 2)
 	if err := c.coord.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -810,4 +782,25 @@ nodes:
 	b.ReportMetric(cr/sr, "ratio")
 	// Half of the records cross from one worker to the other.
 	b.ReportMetric(float64(tc-ts)/n/(records/2), "ns/crossing-rec")
+}
+
+// waitCheckpoints waits until job id has completed n checkpoints while
+// running.
+func waitCheckpoints(t testing.TB, c *testCluster, id string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		d, err := c.tenant.Job(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Checkpoints.Completed >= n {
+			return
+		}
+		if d.State == "failed" || d.State == "finished" || d.State == "canceled" || time.Now().After(deadline) {
+			ex, _ := c.tenant.Exceptions(context.Background(), id)
+			t.Fatalf("job is %s with %d checkpoints (want %d); exceptions %+v", d.State, d.Checkpoints.Completed, n, ex)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -501,20 +501,29 @@ func (w *Worker) Run(ctx context.Context, req *clusterpb.AttemptRef) (*clusterpb
 	return &clusterpb.Empty{}, nil
 }
 
+// barrier returns a deployed attempt and the barrier a call carries.
+func (w *Worker) barrier(uid string, raw []byte) (*workerAttempt, checkpoint.Barrier, error) {
+	var b checkpoint.Barrier
+	a, err := w.attempt(uid)
+	if err != nil {
+		return nil, b, err
+	}
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return nil, b, status.Errorf(codes.InvalidArgument, "barrier: %v", err)
+	}
+	return a, b, nil
+}
+
 // Trigger implements clusterpb.WorkerServer.
 func (w *Worker) Trigger(_ context.Context, req *clusterpb.TriggerRequest) (*clusterpb.Empty, error) {
 	w.handlers.Add(1)
 	defer w.handlers.Done()
-	a, err := w.attempt(req.GetAttempt())
+	a, b, err := w.barrier(req.GetAttempt(), req.GetBarrierJson())
 	if err != nil {
 		return nil, err
 	}
-	var b checkpoint.Barrier
-	if err := json.Unmarshal(req.GetBarrierJson(), &b); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "barrier: %v", err)
-	}
 	if err := a.set.Trigger(b); err != nil {
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
+		return nil, status.Error(codes.Aborted, err.Error())
 	}
 	return &clusterpb.Empty{}, nil
 }
@@ -523,13 +532,9 @@ func (w *Worker) Trigger(_ context.Context, req *clusterpb.TriggerRequest) (*clu
 func (w *Worker) Notify(_ context.Context, req *clusterpb.NotifyRequest) (*clusterpb.Empty, error) {
 	w.handlers.Add(1)
 	defer w.handlers.Done()
-	a, err := w.attempt(req.GetAttempt())
+	a, b, err := w.barrier(req.GetAttempt(), req.GetBarrierJson())
 	if err != nil {
 		return nil, err
-	}
-	var b checkpoint.Barrier
-	if err := json.Unmarshal(req.GetBarrierJson(), &b); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "barrier: %v", err)
 	}
 	a.set.Notify(b, req.GetCompleted())
 	return &clusterpb.Empty{}, nil
