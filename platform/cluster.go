@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/weirstream/weir/platform/api"
 	"github.com/weirstream/weir/platform/cluster"
 	"github.com/weirstream/weir/platform/jobs"
 	"github.com/weirstream/weir/runtime"
@@ -103,9 +104,9 @@ func (p *Platform) startCluster(jc *jobs.Config) error {
 // checkpoints, in the Prometheus text format. It needs an admin key
 // (Authorization: Bearer ...): the series name every tenant's jobs.
 func (p *Platform) serveMetrics(c echo.Context) error {
-	token := strings.TrimPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+	token, ok := api.BearerToken(c.Request())
 	pr, err := p.Tenants.Authenticate(token)
-	if err != nil || pr.Role != tenants.RoleAdmin {
+	if !ok || err != nil || pr.Role != tenants.RoleAdmin {
 		return c.String(http.StatusUnauthorized, "an admin key is required (Authorization: Bearer <key>)\n")
 	}
 	var tasks []cluster.JobStats

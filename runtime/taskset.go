@@ -354,7 +354,9 @@ func (j *Job) Tasks() []TaskRef {
 	return out
 }
 
-// errGroupsFailed joins the failures of groups that could not open.
+// firstOpenError picks the error an attempt whose groups could not open
+// fails with: a damaged checkpoint first (recovery then falls back), else
+// the first.
 func firstOpenError(errs []error) error {
 	var first error
 	for _, err := range errs {

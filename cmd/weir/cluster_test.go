@@ -215,7 +215,7 @@ func startCluster(t testing.TB, workers, slots int, coordArgs ...string) *testCl
 	for i := range workers {
 		c.addWorker(t, fmt.Sprintf("w%d", i+1), slots, "WEIR_CLUSTER_SECRET="+c.secret)
 	}
-	c.waitSlots(t, workers*slots)
+	c.waitSlots(t)
 	ctx := context.Background()
 	if _, err := c.admin.CreateTenant(ctx, "acme", testQuotas()); err != nil {
 		t.Fatal(err)
@@ -238,11 +238,10 @@ func (c *testCluster) addWorker(t testing.TB, id string, slots int, env string, 
 }
 
 // waitSlots waits until the coordinator has registered every worker.
-func (c *testCluster) waitSlots(t testing.TB, n int) {
+func (c *testCluster) waitSlots(t testing.TB) {
 	t.Helper()
 	re := fmt.Sprintf(`(?s)(cluster: worker registered.*){%d}`, len(c.workers))
 	c.coord.waitFor(t, re, 60*time.Second)
-	_ = n
 }
 
 // deploy uploads module name (an example) as tenant acme and deploys spec.

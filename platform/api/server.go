@@ -121,14 +121,12 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		if r.access == public {
 			return r.handler(s, c, tenants.Principal{})
 		}
-		// The scheme is case-insensitive (RFC 9110, section 11.1).
-		h := c.Request().Header.Get(echo.HeaderAuthorization)
-		scheme, token, _ := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		token, ok := BearerToken(c.Request())
+		if !ok {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="weir"`)
 			return ProbUnauthenticated.problem("send the API key as: Authorization: Bearer <token>")
 		}
-		p, err := s.cfg.Tenants.Authenticate(strings.TrimSpace(token))
+		p, err := s.cfg.Tenants.Authenticate(token)
 		if err != nil {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="weir", error="invalid_token"`)
 			return err
@@ -145,6 +143,14 @@ func (s *Server) wrap(r route) echo.HandlerFunc {
 		}
 		return r.handler(s, c, p)
 	}
+}
+
+// BearerToken returns the API key of a request's Authorization header
+// (the scheme is case-insensitive, RFC 9110 section 11.1).
+func BearerToken(r *http.Request) (string, bool) {
+	scheme, token, _ := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " ")
+	token = strings.TrimSpace(token)
+	return token, strings.EqualFold(scheme, "Bearer") && token != ""
 }
 
 func authorize(a access, p tenants.Principal) error {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -431,15 +432,8 @@ func (w *Worker) connectors(tenant, job string, p ConnectorPolicy) (runtime.Conn
 type logWriter struct{ log *slog.Logger }
 
 func (l logWriter) Write(p []byte) (int, error) {
-	l.log.Info("print", "line", string(trimNewline(p)))
+	l.log.Info("print", "line", string(bytes.TrimRight(p, "\r\n")))
 	return len(p), nil
-}
-
-func trimNewline(p []byte) []byte {
-	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
-		p = p[:len(p)-1]
-	}
-	return p
 }
 
 // loader fetches module bytes from the coordinator and compiles them once

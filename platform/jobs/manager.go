@@ -604,16 +604,25 @@ func (m *Manager) RunningJobs() []RunningJob {
 	return out
 }
 
-// JobConnectors returns the connectors a job's tasks use (print sinks
-// write into the job's log): an in-process worker uses them.
+// JobConnectors returns the connectors and the logger of a job's tasks
+// (print sinks and guest logs go into the job's log): an in-process
+// worker uses them.
 func (m *Manager) JobConnectors(tenant, id string) (runtime.Connectors, *slog.Logger) {
-	var conns runtime.Connectors
-	opts := connectors.RegisterOptions{BaseDir: m.FilesDir(tenant), Confine: true, Kafka: &connectors.KafkaPolicy{Brokers: m.cfg.KafkaBrokers}}
-	logger := m.cfg.Logger
-	if e, err := m.entryOf(tenant, id); err == nil {
-		opts.Stdout = e.logs.writer("print")
-		logger = slog.New(e.logs.handler(slog.LevelInfo)).With("job", id)
+	e, err := m.entryOf(tenant, id)
+	if err != nil { // deleted meanwhile: its tasks are about to be cancelled
+		e = &entry{rec: record{Tenant: tenant, ID: id}, logs: newLogRing(1, m.cfg.Clock)}
 	}
-	connectors.RegisterWithOptions(&conns, opts)
-	return conns, logger
+	return m.jobConnectors(e)
+}
+
+// jobConnectors registers the connectors of e's tasks: confined to the
+// tenant's file area, Kafka limited to the allowed brokers, print sinks
+// writing into the job's log.
+func (m *Manager) jobConnectors(e *entry) (runtime.Connectors, *slog.Logger) {
+	var conns runtime.Connectors
+	connectors.RegisterWithOptions(&conns, connectors.RegisterOptions{
+		BaseDir: m.FilesDir(e.rec.Tenant), Confine: true, Stdout: e.logs.writer("print"),
+		Kafka: &connectors.KafkaPolicy{Brokers: m.cfg.KafkaBrokers},
+	})
+	return conns, slog.New(e.logs.handler(slog.LevelInfo)).With("job", e.rec.ID)
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/weirstream/weir/checkpoint"
-	"github.com/weirstream/weir/connectors"
 	"github.com/weirstream/weir/runtime"
 	"github.com/weirstream/weir/tenants"
 )
@@ -83,16 +82,11 @@ func (m *Manager) compile(e *entry, spec *runtime.JobSpec, restore, resume bool)
 	tenant, id := e.rec.Tenant, e.rec.ID
 	gen := &generation{started: make(chan struct{}), failed: make(chan error, 1)}
 	spec.State.Dir = m.stateDir(tenant, id)
-	var conns runtime.Connectors
-	connectors.RegisterWithOptions(&conns, connectors.RegisterOptions{
-		BaseDir: m.FilesDir(tenant), Confine: true, Stdout: e.logs.writer("print"),
-		Kafka: &connectors.KafkaPolicy{Brokers: m.cfg.KafkaBrokers},
-	})
+	conns, logger := m.jobConnectors(e)
 	cp := &runtime.CheckpointOptions{Storage: m.cfg.Storage, Tenant: tenant, Job: id, Resume: resume}
 	if restore && e.rec.SavepointDir != "" {
 		cp.From = &runtime.RestoreFrom{Storage: m.cfg.Storage, Dir: e.rec.SavepointDir, AllowNonRestoredState: e.rec.AllowNonRestored}
 	}
-	logger := slog.New(e.logs.handler(slog.LevelInfo)).With("job", id)
 	var cluster runtime.Cluster
 	if m.cfg.Cluster != nil {
 		cluster = m.cfg.Cluster(tenant, id)
